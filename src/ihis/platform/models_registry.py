@@ -1,0 +1,18 @@
+"""Import every domain's models so that ``Base.metadata`` is complete (Alembic, tests, CLI)."""
+
+from __future__ import annotations
+
+import importlib
+
+MODEL_MODULES = (
+    "ihis.tenancy.models",
+    "ihis.identity.models",
+    "ihis.organization.models",
+    "ihis.platform.audit",
+    "ihis.platform.outbox",
+)
+
+
+def import_all_models() -> None:
+    for name in MODEL_MODULES:
+        importlib.import_module(name)

@@ -1,0 +1,131 @@
+"""One Settings object for the whole process, read from ``IHIS_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from functools import lru_cache
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Development defaults. Production refuses to start while any of these is still in use.
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-0123456789abcdef"
+# 32 bytes, base64: the development field-encryption key (key id "k1").
+DEV_FIELD_KEYS = "k1:ZGV2LW9ubHktZmllbGQta2V5LTMyLWJ5dGVzLSEhISE="
+DEV_BLIND_INDEX_KEY = "dev-only-blind-index-key-change-me"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    DEMO = "demo"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class CryptoSuite(StrEnum):
+    """``intl``: AES-256-GCM / SHA-256 / ECDSA P-256; ``gm`` (国密): SM4 / SM3 / SM2."""
+
+    INTL = "intl"
+    GM = "gm"
+
+
+class InsecureSettings(RuntimeError):
+    """Raised when production mode is started with default or missing secrets."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IHIS_", env_file=None, extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str = "sqlite:///./var/ihis.db"
+    redis_url: str | None = None
+    # Pool size per API process on PostgreSQL; None = derived from the host's cores.
+    db_pool_size: int | None = None
+
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    # Comma-separated "keyid:base64key" pairs; the first is the active key for new writes.
+    field_keys: SecretStr = SecretStr(DEV_FIELD_KEYS)
+    blind_index_key: SecretStr = SecretStr(DEV_BLIND_INDEX_KEY)
+    crypto_suite: CryptoSuite = CryptoSuite.INTL
+
+    # Sessions (DOMAIN §10): idle 30 min, absolute 12 h.
+    session_idle_minutes: int = Field(default=30, ge=1)
+    session_absolute_hours: int = Field(default=12, ge=1)
+    step_up_minutes: int = Field(default=5, ge=1)
+    # Lockout (DOMAIN §10): 5 failures in 15 minutes lock the account for 15 minutes.
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_window_minutes: int = Field(default=15, ge=1)
+    lockout_minutes: int = Field(default=15, ge=1)
+    ip_login_limit_per_minute: int = Field(default=30, ge=1)
+    # SMS codes (issue 2 §3): 6 digits, 5-minute expiry, attempt and send limits.
+    sms_code_ttl_seconds: int = 300
+    sms_code_max_attempts: int = 5
+    sms_send_interval_seconds: int = 60
+    sms_send_per_phone_per_day: int = 10
+    sms_send_per_ip_per_hour: int = 30
+    # Staff doctors need this many years of independent practice (BJ 5.5.2.1: 3; NX: 5).
+    doctor_min_practice_years: int = 3
+
+    default_institution_code: str = "DEMO-HOSP"
+    # Outside systems: "sandbox" serves simulators under /sandbox in this process.
+    sandbox: bool = True
+    public_base_url: str = "http://127.0.0.1:8000"
+    sms_api_url: str | None = None
+    sms_api_key: SecretStr | None = None
+    sms_api_secret: SecretStr | None = None
+    realname_api_url: str | None = None
+    realname_api_key: SecretStr | None = None
+    realname_api_secret: SecretStr | None = None
+
+    # Jobs: Huey. Embedded default runs the consumer inside `ihis serve`.
+    jobs_path: str = "./var/jobs.db"
+    jobs_immediate: bool = False
+    run_worker_in_process: bool = True
+
+    web_dist_dir: str = "./web"
+    trust_forwarded_for: bool = False
+    log_level: str = "INFO"
+    log_json: bool = True
+    cookie_secure: bool | None = None  # None: secure in production only
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else self.is_production
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def pool_size(self) -> int:
+        return self.db_pool_size or max(5, (os.cpu_count() or 2) * 4)
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Self:
+        if not self.is_production:
+            return self
+        problems = []
+        if self.secret_key.get_secret_value() in ("", DEV_SECRET_KEY):
+            problems.append("IHIS_SECRET_KEY")
+        if self.field_keys.get_secret_value() in ("", DEV_FIELD_KEYS):
+            problems.append("IHIS_FIELD_KEYS")
+        if self.blind_index_key.get_secret_value() in ("", DEV_BLIND_INDEX_KEY):
+            problems.append("IHIS_BLIND_INDEX_KEY")
+        if self.sandbox:
+            problems.append("IHIS_SANDBOX (must be false)")
+        if problems:
+            raise InsecureSettings(
+                "refusing to start in production with default or missing settings: " + ", ".join(problems)
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own ``Settings`` and pass it explicitly)."""
+    return Settings()
