@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -15,3 +18,21 @@ class AuditContext:
     institution_id: int | None
     ip: str | None
     user_agent: str | None
+
+
+def record(
+    db: Session,
+    ctx: AuditContext,
+    action: str,
+    *,
+    resource_type: str,
+    resource_id: str | int | None = None,
+    patient_id: int | None = None,
+    outcome: str = "success",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Record one audit event in the current unit of work (committed with it)."""
+    db.info.setdefault("ihis_audit_pending", []).append(
+        dict(ctx=ctx, action=action, resource_type=resource_type, resource_id=resource_id,
+             patient_id=patient_id, outcome=outcome, detail=detail)
+    )
