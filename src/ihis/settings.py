@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     run_worker_in_process: bool = True
 
     web_dist_dir: str = "./web"
+    storage_dir: str = "./var/files"
+    max_upload_bytes: int = 10 * 1024 * 1024
     trust_forwarded_for: bool = False
     log_level: str = "INFO"
     log_json: bool = True
