@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
@@ -41,6 +42,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         path: Path = tmp_path_factory.mktemp("db") / "ihis-test.db"
         yield f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis for tests of the Redis-backed paths (fan-out, rate limits, job queue)."""
+    from tests.support.redis import throwaway_redis
+
+    with throwaway_redis(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -96,15 +106,24 @@ def database(settings: Settings, engine: Engine) -> Iterator[TransactionalDataba
     tdb = TransactionalDatabase(settings, engine, connection)
     from ihis.platform import jobs
 
-    bind = getattr(jobs, "bind_database", None)
-    if bind is not None:
-        bind(tdb)
+    # Jobs run immediately (settings.jobs_immediate) against this test's transaction. Without the
+    # `app` fixture there is no sandbox to talk to, so outbound HTTP fails loudly.
+    jobs.configure(settings)
+    jobs.bind_runtime(tdb, settings, _no_outbound_http())
     try:
         yield tdb
     finally:
+        jobs.unbind_runtime()
         if outer.is_active:
             outer.rollback()
         connection.close()
+
+
+def _no_outbound_http() -> httpx.Client:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"outbound HTTP to {request.url.host} in a test without the `app` fixture")
+
+    return httpx.Client(transport=httpx.MockTransport(refuse))
 
 
 @pytest.fixture
@@ -120,8 +139,14 @@ def db(database: TransactionalDatabase) -> Iterator[Session]:
 @pytest.fixture
 def app(settings: Settings, database: TransactionalDatabase):  # type: ignore[no-untyped-def]
     from ihis.app import create_app
+    from ihis.platform import jobs
 
-    return create_app(settings, database=database)
+    application = create_app(settings, database=database)
+    # Integration adapters called from jobs reach the sandboxes served by this very app: a
+    # TestClient is an httpx.Client that routes every URL (any host) into the app, so adapters run
+    # their real HTTP code path against http://testserver/sandbox/... within this test's transaction.
+    jobs.bind_runtime(database, settings, TestClient(application, base_url="http://testserver"))
+    return application
 
 
 @pytest.fixture

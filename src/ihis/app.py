@@ -14,7 +14,9 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ihis.integrations.http import outbound_client
 from ihis.platform import crypto as crypto_setup
+from ihis.platform import jobs
 from ihis.platform.db import Database
 from ihis.platform.errors import install_error_handlers
 from ihis.platform.logging import configure_logging
@@ -122,17 +124,22 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     configure_logging(settings.log_level, settings.log_json)
     crypto_setup.configure(settings)
     db = database or Database(settings)
+    # Jobs and outbox handlers reach the database, settings and outside systems through this.
+    # Bound here, not in the lifespan: tests rebind the HTTP client right after create_app.
+    outbound = outbound_client(settings)
+    jobs.bind_runtime(db, settings, outbound)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from ihis.platform import jobs
-
+        # Always configure (API processes without the in-process consumer still enqueue).
+        jobs.configure(settings)
         consumer = jobs.start_in_process_consumer(settings) if settings.run_worker_in_process else None
         try:
             yield
         finally:
             if consumer is not None:
                 consumer.stop()
+            outbound.close()
             if database is None:
                 db.dispose()
 

@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     sandbox: bool = True
     public_base_url: str = "http://127.0.0.1:8000"
     sms_api_url: str | None = None
+    sms_sign_name: str = "互联网医院"
     sms_api_key: SecretStr | None = None
     sms_api_secret: SecretStr | None = None
     realname_api_url: str | None = None
@@ -83,6 +84,9 @@ class Settings(BaseSettings):
     jobs_path: str = "./var/jobs.db"
     jobs_immediate: bool = False
     run_worker_in_process: bool = True
+    # Outbox (docs/jobs-and-outbox.md): attempts before a dead letter; exclusive claim lease.
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    outbox_lease_seconds: int = Field(default=300, ge=30)
 
     web_dist_dir: str = "./web"
     storage_dir: str = "./var/files"
@@ -120,6 +124,13 @@ class Settings(BaseSettings):
             problems.append("IHIS_BLIND_INDEX_KEY")
         if self.sandbox:
             problems.append("IHIS_SANDBOX (must be false)")
+        # Outside systems must be configured, or failures would only surface later (queued SMS,
+        # 502 on real-name checks).
+        for name in ("sms_api_url", "sms_api_key", "sms_api_secret",
+                     "realname_api_url", "realname_api_key", "realname_api_secret"):
+            value = getattr(self, name)
+            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()) or value == "":
+                problems.append("IHIS_" + name.upper())
         if problems:
             raise InsecureSettings(
                 "refusing to start in production with default or missing settings: " + ", ".join(problems)

@@ -3,7 +3,9 @@
 Later domains use only this module at their doors:
 
     def endpoint(actor: Annotated[Actor, Depends(require(Permission.ORG_MANAGE))], db: Db): ...
-    def patient_endpoint(actor: ConsentedPatient, db: Db): ...   # patient who signed consent
+    # a patient who accepted the current consent (BJ 5.5.1.1):
+    from ihis.identity.consent import ConsentedPatient
+    def patient_endpoint(actor: ConsentedPatient, db: Db): ...
 """
 
 from __future__ import annotations
@@ -175,7 +177,9 @@ def current_actor(request: Request) -> Actor:
     if actor.is_staff and not actor.mfa_verified:
         raise Unauthenticated("请先完成双因素认证", "Second factor required", extra={"next": "mfa"})
     if actor.must_change_password:
-        raise Forbidden("请先修改初始密码", "Change your initial password first", extra={"next": "change_password"})
+        raise Forbidden(
+            "请先修改初始密码", "Change your initial password first", extra={"next": "change_password"}
+        )
     return actor
 
 

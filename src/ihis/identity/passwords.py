@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import string
 
 from argon2 import PasswordHasher
@@ -31,6 +32,19 @@ def needs_rehash(password_hash: str) -> bool:
     return _HASHER.check_needs_rehash(password_hash)
 
 
+# No look-alike characters: initial passwords are read out or printed and typed by hand.
+_INITIAL_ALPHABETS = ("ABCDEFGHJKLMNPQRSTUVWXYZ", "abcdefghijkmnpqrstuvwxyz", "23456789", "!@#$%*+-=?")
+
+
+def generate_initial_password(length: int = 16) -> str:
+    """A random initial password meeting the staff policy (all four classes, no look-alikes)."""
+    pool = "".join(_INITIAL_ALPHABETS)
+    chars = [secrets.choice(alphabet) for alphabet in _INITIAL_ALPHABETS]
+    chars += [secrets.choice(pool) for _ in range(length - len(chars))]
+    secrets.SystemRandom().shuffle(chars)
+    return "".join(chars)
+
+
 def _classes(password: str) -> int:
     return sum(
         (
@@ -43,7 +57,11 @@ def _classes(password: str) -> int:
 
 
 def check_password_policy(
-    password: str, *, field: str = "password", username: str | None = None, phone: str | None = None,
+    password: str,
+    *,
+    field: str = "password",
+    username: str | None = None,
+    phone: str | None = None,
     min_length: int = 12,
 ) -> None:
     """Staff policy (GB/T 22239 level 3, DOMAIN §10): >= 12 chars, 3 of 4 classes, not the
@@ -51,7 +69,9 @@ def check_password_policy(
     problems: list[FieldError] = []
     if len(password) < min_length:
         problems.append(
-            FieldError(field, "password_too_short", f"密码至少 {min_length} 位", f"At least {min_length} characters")
+            FieldError(
+                field, "password_too_short", f"密码至少 {min_length} 位", f"At least {min_length} characters"
+            )
         )
     needed = 3 if min_length >= 12 else 2
     if _classes(password) < needed:
@@ -67,8 +87,12 @@ def check_password_policy(
     for other in (username, phone):
         if other and lowered == other.lower():
             problems.append(
-                FieldError(field, "password_equals_identity", "密码不能与用户名或手机号相同",
-                           "Password must differ from the username and phone")
+                FieldError(
+                    field,
+                    "password_equals_identity",
+                    "密码不能与用户名或手机号相同",
+                    "Password must differ from the username and phone",
+                )
             )
             break
     if problems:

@@ -150,7 +150,11 @@ def _check_csrf(request: Request, row: AuthSession) -> None:
         return
     presented = request.headers.get(CSRF_HEADER, "")
     if not presented or not hmac.compare_digest(token_hash(presented), row.csrf_hash):
-        raise Forbidden("跨站请求校验失败，请刷新页面后重试", "CSRF check failed; reload and retry", extra={"reason": "csrf"})
+        raise Forbidden(
+            "跨站请求校验失败，请刷新页面后重试",
+            "CSRF check failed; reload and retry",
+            extra={"reason": "csrf"},
+        )
 
 
 def _is_live(row: AuthSession, settings: Settings, now: dt.datetime) -> bool:
@@ -200,7 +204,9 @@ def authenticate_request(request: Request) -> Actor | None:
         needs_touch = now - row.last_seen_at >= TOUCH_INTERVAL
     if needs_touch:
         with database.unit_of_work(write=True) as wdb:
-            wdb.execute(update(AuthSession).where(AuthSession.id == actor.session_id).values(last_seen_at=now))
+            wdb.execute(
+                update(AuthSession).where(AuthSession.id == actor.session_id).values(last_seen_at=now)
+            )
     request.state.actor = actor
     return actor
 

@@ -179,19 +179,34 @@ class Database:
 
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
-        """Commit once at the end (or roll back on error); read units always roll back."""
+        """Commit once at the end (or roll back on error); read units always roll back.
+
+        Audit entries that must outlive the session are appended in a short writing unit of their
+        own once it is closed: the audited reads of a read unit (ARCHITECTURE principle 6; dropped
+        if the unit fails, like a write unit's), and the security events queued with
+        ``audit.record_independent(..., after=session)``, kept whatever the outcome.
+        """
+        from ihis.platform import audit  # imported here: the audit model imports this module
+
         session = self.session(write=write)
+        late: list[dict[str, Any]] = []
+        failed = False
         try:
             yield session
             if write:
                 session.commit()
             else:
+                late = audit.take_staged(session)
                 session.rollback()
         except BaseException:
+            failed = True
             session.rollback()
             raise
         finally:
+            late += audit.take_independent(session)
             session.close()
+            # On failure the original error wins; a failed late write is then only logged.
+            audit.write_late(self, late, raising=not failed)
 
     def dispose(self) -> None:
         self.engine.dispose()

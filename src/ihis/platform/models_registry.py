@@ -10,6 +10,8 @@ MODEL_MODULES = (
     "ihis.organization.models",
     "ihis.platform.audit",
     "ihis.platform.outbox",
+    "ihis.integrations.sms.models",
+    "ihis.integrations.realname.models",
 )
 
 

@@ -1,0 +1,63 @@
+import { createRouter, createWebHistory, type RouteRecordRaw } from "vue-router";
+import { api } from "./api";
+import { loadMe } from "./session";
+
+const routes: RouteRecordRaw[] = [
+  { path: "/", name: "home", component: () => import("./pages/HomePage.vue"), meta: { title: "nav.home", tabbar: true, root: true } },
+  { path: "/login", name: "login", component: () => import("./pages/LoginPage.vue"), meta: { title: "nav.login" } },
+  { path: "/register", name: "register", component: () => import("./pages/RegisterPage.vue"), meta: { title: "nav.register" } },
+  { path: "/reset-password", name: "reset-password", component: () => import("./pages/ResetPasswordPage.vue"), meta: { title: "nav.resetPassword" } },
+  { path: "/me", name: "me", component: () => import("./pages/MePage.vue"), meta: { title: "nav.me", tabbar: true, root: true, auth: true } },
+  { path: "/visitors", name: "visitors", component: () => import("./pages/VisitorsPage.vue"), meta: { title: "nav.visitors", auth: true } },
+  { path: "/visitors/new", name: "visitor-add", component: () => import("./pages/VisitorAddPage.vue"), meta: { title: "nav.visitorAdd", auth: true } },
+  { path: "/consent", name: "consent", component: () => import("./pages/ConsentPage.vue"), meta: { title: "nav.consent", auth: true } },
+  { path: "/departments", name: "departments", component: () => import("./pages/DepartmentsPage.vue"), meta: { title: "nav.departments", tabbar: true, root: true } },
+  { path: "/departments/:id", name: "department", component: () => import("./pages/DepartmentPage.vue"), meta: { title: "nav.department" }, props: true },
+  { path: "/doctors", name: "doctors", component: () => import("./pages/DoctorsPage.vue"), meta: { title: "nav.doctors" } },
+  { path: "/doctors/:id", name: "doctor", component: () => import("./pages/DoctorPage.vue"), meta: { title: "nav.doctor" }, props: true },
+  { path: "/disclosure", name: "disclosure", component: () => import("./pages/DisclosurePage.vue"), meta: { title: "nav.disclosure" } },
+  { path: "/:rest(.*)*", name: "not-found", component: () => import("./pages/NotFoundPage.vue"), meta: { title: "nav.notFound" } },
+];
+
+export const router = createRouter({
+  history: createWebHistory(import.meta.env.BASE_URL),
+  routes,
+  scrollBehavior: (_to, _from, saved) => saved ?? { top: 0 },
+});
+
+router.beforeEach(async (to) => {
+  if (!to.meta.auth) return true;
+  let me = null;
+  try {
+    me = await loadMe();
+  } catch {
+    // server unreachable: let the page show its own error
+    return true;
+  }
+  if (!me) return { name: "login", query: { redirect: to.fullPath } };
+  return true;
+});
+
+/** Where to go after login: the ?redirect= path when it is one of ours, else home. */
+export function redirectTarget(raw: unknown): string {
+  const path = typeof raw === "string" ? raw : "";
+  return path.startsWith("/") && !path.startsWith("//") && !path.startsWith("/login") ? path : "/";
+}
+
+/**
+ * After login or registration: the informed consent first when it is not signed yet (no service
+ * works without it, BJ 5.5.1.1), then where the patient was going.
+ */
+export async function continueAfterLogin(rawRedirect: unknown): Promise<void> {
+  const target = redirectTarget(rawRedirect);
+  try {
+    const { data } = await api.GET("/api/v1/me/consent");
+    if (data?.document && !data.accepted) {
+      await router.replace({ name: "consent", query: { redirect: target } });
+      return;
+    }
+  } catch {
+    // the consent page and the server's consent_required answers still guard every service
+  }
+  await router.replace(target);
+}
