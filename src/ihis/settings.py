@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     sms_send_per_ip_per_hour: int = 30
     # Staff doctors need this many years of independent practice (BJ 5.5.2.1: 3; NX: 5).
     doctor_min_practice_years: int = 3
+    # Reviewing pharmacists: pharmacist title and 3 years of dispensing (DOMAIN §2).
+    pharmacist_min_practice_years: int = 3
 
     default_institution_code: str = "DEMO-HOSP"
     # Outside systems: "sandbox" serves simulators under /sandbox in this process.

@@ -59,6 +59,8 @@ def institution_code(request: Request) -> str:
     return request.headers.get(INSTITUTION_HEADER) or settings.default_institution_code
 
 
-Db = Annotated[Session, Depends(get_db)]
-ReadDb = Annotated[Session, Depends(get_read_db)]
+# scope="function": the commit runs before the response is sent, so a failed commit is never
+# reported to the client as success (FastAPI otherwise runs yield-cleanup after sending).
+Db = Annotated[Session, Depends(get_db, scope="function")]
+ReadDb = Annotated[Session, Depends(get_read_db, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
