@@ -164,3 +164,13 @@ def anon(app) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 
 def pytest_report_header(config: pytest.Config) -> str:
     return f"ihis test database: {_backend()}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_login_ip_counts() -> Iterator[None]:
+    """Per-IP login counters live in process memory; no test inherits another's failures."""
+    from ihis.identity import throttle
+
+    throttle.reset_ip_counts()
+    yield
+    throttle.reset_ip_counts()

@@ -7,6 +7,9 @@ admin = make_admin(client, db, inst, settings)                     # signed-in i
 
 from __future__ import annotations
 
+import datetime
+import time
+
 import datetime as dt
 import io
 from collections.abc import Iterator
@@ -49,9 +52,21 @@ def enrol_totp(db: Session, account: UserAccount) -> str:
     return secret
 
 
+_last_step: dict[str, int] = {}
+
+
 def totp(secret: str) -> str:
-    """The current code for ``secret``."""
-    return str(pyotp.TOTP(secret).now())
+    """A code for ``secret`` the server has not seen yet: codes are single use (RFC 6238 §5.2),
+    so successive calls walk through the accepted window (one step back, now, one ahead) and
+    wait for the next 30-second step only when all three are spent."""
+    generator = pyotp.TOTP(secret)
+    while True:
+        current = generator.timecode(datetime.datetime.now(datetime.UTC))
+        step = max(current - 1, _last_step.get(secret, current - 2) + 1)
+        if step <= current + 1:
+            _last_step[secret] = step
+            return str(generator.generate_otp(step))
+        time.sleep(0.5)
 
 
 def use_csrf_cookie(client: TestClient) -> None:

@@ -250,3 +250,15 @@ def test_step_up_missing_fields_are_named(client: TestClient, db: Session, setti
     response = client.post(STEP_UP, json={})
     assert response.status_code == 422
     assert {e["field"] for e in response.json()["errors"]} == {"body.password", "body.code"}
+
+
+def test_a_totp_code_is_accepted_only_once(client: TestClient, db: Session) -> None:
+    """RFC 6238 §5.2: a code replayed within its validity window is refused."""
+    from ihis.identity.mfa import consume_totp
+
+    inst = make_institution(db)
+    staff = make_staff(db, inst, roles=["doctor"])
+    secret = enrol_totp(db, staff)
+    code = str(pyotp.TOTP(secret).now())
+    assert consume_totp(db, staff.id, secret, code) is True
+    assert consume_totp(db, staff.id, secret, code) is False

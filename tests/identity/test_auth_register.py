@@ -113,3 +113,49 @@ def test_registrations_from_one_address_are_limited(anon: TestClient, db: Sessio
         anon.post(REGISTER, json=_body(password="short", username=f"user{n}"), headers=headers)
     limited = anon.post(REGISTER, json=_body(), headers=headers)
     assert limited.status_code == 429 and "Retry-After" in limited.headers
+
+
+def test_registration_returns_an_application_token_that_opens_only_the_own_profile(
+    anon: TestClient, db: Session
+) -> None:
+    inst = make_institution(db)
+    headers = {"X-IHIS-Institution": inst.code}
+    body = anon.post(REGISTER, json=_body(), headers=headers).json()
+    bearer = {**headers, "Authorization": f"Bearer {body['application_token']}"}
+    # Authenticated as the applicant: no profile written yet (404), not anonymous (401).
+    assert anon.get(f"{API}/me/staff-profile", headers=bearer).status_code == 404
+    assert anon.get(f"{API}/me/staff-profile").status_code == 401
+    # The application session is not an ordinary session.
+    assert anon.get(f"{API}/auth/me", headers=bearer).status_code == 401
+    assert anon.get(f"{API}/admin/campuses", headers=bearer).status_code == 401
+
+
+def test_pending_applicant_gets_a_new_application_token_with_the_right_password(
+    anon: TestClient, db: Session
+) -> None:
+    inst = make_institution(db)
+    headers = {"X-IHIS-Institution": inst.code}
+    anon.post(REGISTER, json=_body(), headers=headers)
+    url = f"{API}/auth/staff/application-login"
+    wrong = anon.post(url, json={"username": "new.doctor", "password": "Wrong-Passw0rd!"}, headers=headers)
+    assert wrong.status_code == 401 and wrong.json()["code"] == "login_failed"
+    again = anon.post(url, json={"username": "new.doctor", "password": PASSWORD}, headers=headers)
+    assert again.status_code == 200, again.text
+    bearer = {**headers, "Authorization": f"Bearer {again.json()['application_token']}"}
+    assert anon.get(f"{API}/me/staff-profile", headers=bearer).status_code == 404  # signed in, no profile yet
+
+
+def test_active_staff_cannot_use_the_application_login(anon: TestClient, db: Session) -> None:
+    inst = make_institution(db)
+    make_staff(db, inst, roles=["doctor"], username="active.doc")
+    db.commit()
+    from tests.factories import STAFF_PASSWORD
+
+    r = anon.post(
+        f"{API}/auth/staff/application-login",
+        json={"username": "active.doc", "password": STAFF_PASSWORD},
+        headers={"X-IHIS-Institution": inst.code},
+    )
+    assert r.status_code == 401
+    missing = anon.post(f"{API}/auth/staff/application-login", json={"username": "x"}, headers={"X-IHIS-Institution": inst.code})
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "body.password"

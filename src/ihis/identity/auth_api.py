@@ -30,6 +30,8 @@ from ihis.identity.schemas_auth import (
     StaffLoginIn,
     StaffRegistrationIn,
     StaffRegistrationOut,
+    ApplicationLoginIn,
+    ApplicationLoginOut,
     StepUpIn,
     StepUpOut,
     TotpEnrolmentOut,
@@ -201,4 +203,36 @@ def register_staff(
     account = staff_service.register_staff(
         db, institution, body, password_hash, ip=client_ip(request), user_agent=user_agent(request)
     )
-    return StaffRegistrationOut(user_id=account.id, username=account.username or "", status="pending_review")
+    issued = sessions.issue_session(
+        db, account, settings, channel="application", ip=client_ip(request), user_agent=user_agent(request),
+        mfa_verified=False,
+    )
+    return StaffRegistrationOut(
+        user_id=account.id,
+        username=account.username or "",
+        status="pending_review",
+        application_token=issued.token,
+        application_expires_at=issued.expires_at,
+    )
+
+
+@router.post("/staff/application-login", response_model=ApplicationLoginOut)
+def application_login(
+    body: ApplicationLoginIn, request: Request, database: DatabaseDep, settings: AppSettings
+) -> ApplicationLoginOut:
+    """A self-registered applicant awaiting review gets a new restricted application token."""
+    code = body.institution_code or institution_code(request)
+    ip, ua = client_ip(request), user_agent(request)
+    try:
+        with database.unit_of_work(write=False) as rdb:
+            institution = institution_by_code(rdb, code)
+            checked = auth_service.check_staff_password(
+                rdb, settings, institution, body.username, body.password, ip=ip, user_agent=ua,
+                required_status="pending_review",
+            )
+    except auth_service.SecretRejected as rejected:
+        auth_service.record_rejection(database, settings, rejected.attempt)
+        raise rejected.public from None
+    with database.unit_of_work() as db:
+        issued = auth_service.open_application_session(db, settings, checked, ip=ip, user_agent=ua)
+    return ApplicationLoginOut(application_token=issued.token, application_expires_at=issued.expires_at)

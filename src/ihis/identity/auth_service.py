@@ -138,8 +138,9 @@ def check_staff_password(
     *,
     ip: str | None,
     user_agent: str | None,
+    required_status: str = "active",
 ) -> CheckedPassword:
-    """The active staff account these credentials open (run in a read unit: argon2 is slow)."""
+    """The staff account in ``required_status`` these credentials open (read unit: argon2 is slow)."""
     principal = staff_principal(institution.id, username)
     throttle.check_login_allowed(db, settings, principal, ip)
     account = db.scalar(
@@ -151,7 +152,7 @@ def check_staff_password(
     )
     # verify_password spends one argon2 verification even without an account (equal timing).
     password_ok = verify_password(account.password_hash if account else None, password)
-    if account is None or not password_ok or account.status != "active":
+    if account is None or not password_ok or account.status != required_status:
         reason = "bad_credentials" if account is None or not password_ok else f"account_{account.status}"
         raise SecretRejected(
             _login_attempt(institution.id, principal, account, ip, user_agent, reason), login_failed()
@@ -225,6 +226,29 @@ def open_staff_session(
         detail={"channel": channel, "next": step},
     )
     return LoginResult(issued, step)
+
+
+def open_application_session(
+    db: Session, settings: Settings, checked: CheckedPassword, *, ip: str | None, user_agent: str | None
+) -> sessions.IssuedSession:
+    """A restricted Bearer session for a ``pending_review`` applicant (own profile only, see
+    ``ihis.organization.applicant_sessions``); ordinary sessions refuse pending accounts."""
+    account = db.get(UserAccount, checked.account_id)
+    assert account is not None
+    if account.status != "pending_review":
+        raise login_failed()
+    throttle.clear_login_failures(db, staff_principal(account.institution_id, account.username or ""))
+    issued = sessions.issue_session(
+        db, account, settings, channel="application", ip=ip, user_agent=user_agent, mfa_verified=False
+    )
+    audit.record(
+        db,
+        anonymous_context(account.institution_id, account, ip, user_agent),
+        "auth.application_login",
+        resource_type="auth_session",
+        resource_id=issued.session_id,
+    )
+    return issued
 
 
 def record_rejection(database: Database, settings: Settings, attempt: FailedAttempt) -> None:

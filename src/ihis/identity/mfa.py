@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hmac
 import secrets
 import struct
+import time
 import zlib
 from dataclasses import dataclass
 
 import pyotp
 import qrcode
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ihis.identity import auth_service, sessions, throttle
@@ -145,10 +147,42 @@ def clear_second_factor(db: Session, user_id: int) -> None:
     db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
 
 
+def matching_totp_step(secret: str | None, code: str, *, at: float | None = None) -> int | None:
+    """The time step (30 s counter) whose TOTP equals ``code``, allowing one step of drift."""
+    digits = code.strip().replace(" ", "")
+    if not secret or len(digits) != 6 or not digits.isdigit():
+        return None
+    totp = pyotp.TOTP(secret)
+    now = time.time() if at is None else at
+    current = totp.timecode(dt.datetime.fromtimestamp(now, tz=dt.UTC))
+    for step in (current, current - 1, current + 1):
+        if hmac.compare_digest(totp.generate_otp(step), digits):
+            return step
+    return None
+
+
+def consume_totp(db: Session, user_id: int, secret: str | None, code: str) -> bool:
+    """Accept a TOTP code once: its step must be newer than the last accepted one (RFC 6238 §5.2).
+
+    A guarded update records the step, so the same code replayed (even concurrently) fails."""
+    step = matching_totp_step(secret, code)
+    if step is None:
+        return False
+    accepted = db.execute(
+        update(UserAccount)
+        .where(
+            UserAccount.id == user_id,
+            or_(UserAccount.totp_last_step.is_(None), UserAccount.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+    )
+    return bool(accepted.rowcount)  # type: ignore[attr-defined]
+
+
 def check_code(db: Session, user_id: int, secret: str | None, code: str) -> str | None:
     """Check a TOTP code or spend a recovery code; the method used ("totp"/"recovery") or None."""
     if looks_like_totp(code):
-        return "totp" if verify_totp(secret, code) else None
+        return "totp" if consume_totp(db, user_id, secret, code) else None
     return "recovery" if spend_recovery_code(db, user_id, code) else None
 
 
@@ -197,7 +231,7 @@ def confirm_totp_enrolment(
     if not account.totp_secret:
         raise Conflict("请先开始绑定身份验证器", "Start the authenticator enrolment first")
     # A typo while enrolling guesses nothing: it is a field error, not a login failure.
-    if not verify_totp(account.totp_secret, code):
+    if not consume_totp(db, account.id, account.totp_secret, code):
         raise InvalidInput.field("body.code", "code_wrong", "验证码不正确", "The code is not correct")
     db.execute(update(UserAccount).where(UserAccount.id == account.id).values(totp_enabled_at=utcnow()))
     codes = issue_recovery_codes(db, account.id)

@@ -36,6 +36,8 @@ class UserAccount(InstitutionScoped, Timestamped, Base):
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     totp_secret: Mapped[str | None] = mapped_column(EncryptedString(), deferred=True)
     totp_enabled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    # RFC 6238 §5.2: the last accepted TOTP time step; no code is accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigId)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 

@@ -120,3 +120,18 @@ class StaffRegistrationOut(BaseModel):
     user_id: int
     username: str
     status: Literal["pending_review"]
+    # Bearer token of a restricted session that opens only the applicant's own staff profile
+    # (fill in, upload qualification documents, submit for review).
+    application_token: str
+    application_expires_at: dt.datetime
+
+
+class ApplicationLoginIn(BaseModel):
+    institution_code: str | None = Field(default=None, max_length=32)
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=128)
+
+
+class ApplicationLoginOut(BaseModel):
+    application_token: str
+    application_expires_at: dt.datetime

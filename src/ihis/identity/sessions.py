@@ -176,7 +176,8 @@ def authenticate_request(request: Request) -> Actor | None:
     now = utcnow()
     with database.unit_of_work(write=False) as db:
         row = db.scalar(select(AuthSession).where(AuthSession.token_hash == token_hash(token)))
-        if row is None or not _is_live(row, settings, now):
+        # Application sessions (pending applicants) open only their own profile endpoints.
+        if row is None or row.channel == "application" or not _is_live(row, settings, now):
             return None
         if channel == "cookie":
             _check_csrf(request, row)

@@ -60,6 +60,8 @@ export function installAuthHooks(): void {
     // Only a session that was working and then ended (expired, idle, revoked) is handled here; the
     // router guard and the login pages handle their own 401s.
     if (!session.me || router.currentRoute.value.meta.public) return;
+    // A wrong password/code in the step-up dialog is a 401 too, but the session is still good.
+    if (problem.code === "second_factor_failed" || problem.path?.endsWith("/auth/step-up")) return;
     const step = stepRoute(problem.next);
     clearSession();
     const redirect = router.currentRoute.value.fullPath;

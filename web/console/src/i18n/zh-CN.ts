@@ -57,7 +57,7 @@ export default {
     generic: "操作失败",
     network: "无法连接服务器，请检查网络",
     retryAfter: "尝试过于频繁，请在 {s} 秒后重试",
-    retryAt: "（约 {time} 后可重试）",
+    retryAt: "（约 {time}后可重试）",
   },
   login: {
     title: "员工登录",

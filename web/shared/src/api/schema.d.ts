@@ -874,6 +874,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/staff/application-login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Application Login
+         * @description A self-registered applicant awaiting review gets a new restricted application token.
+         */
+        post: operations["application_login_api_v1_auth_staff_application_login_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/staff/login": {
         parameters: {
             query?: never;
@@ -1321,6 +1341,25 @@ export interface components {
             service_on?: boolean;
             /** Title */
             title?: string | null;
+        };
+        /** ApplicationLoginIn */
+        ApplicationLoginIn: {
+            /** Institution Code */
+            institution_code?: string | null;
+            /** Password */
+            password: string;
+            /** Username */
+            username: string;
+        };
+        /** ApplicationLoginOut */
+        ApplicationLoginOut: {
+            /**
+             * Application Expires At
+             * Format: date-time
+             */
+            application_expires_at: string;
+            /** Application Token */
+            application_token: string;
         };
         /**
          * AuditEventOut
@@ -1806,28 +1845,6 @@ export interface components {
             /** Title */
             title?: string | null;
         };
-        /** Page[PublicDoctor] */
-        Page_PublicDoctor_: {
-            /** Items */
-            items: components["schemas"]["PublicDoctor"][];
-            /** Limit */
-            limit: number;
-            /** Offset */
-            offset: number;
-            /** Total */
-            total: number;
-        };
-        /** Page[StaffProfileOut] */
-        Page_StaffProfileOut_: {
-            /** Items */
-            items: components["schemas"]["StaffProfileOut"][];
-            /** Limit */
-            limit: number;
-            /** Offset */
-            offset: number;
-            /** Total */
-            total: number;
-        };
         /** PasswordChangeIn */
         PasswordChangeIn: {
             /** Current Password */
@@ -2071,6 +2088,20 @@ export interface components {
             specialties: string | null;
             /** Title */
             title: string | null;
+        };
+        /**
+         * PublicDoctorPage
+         * @description One page of the doctor directory.
+         */
+        PublicDoctorPage: {
+            /** Items */
+            items: components["schemas"]["PublicDoctor"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
         };
         /** PublicInstitution */
         PublicInstitution: {
@@ -2472,6 +2503,20 @@ export interface components {
             /** User Id */
             user_id: number;
         };
+        /**
+         * StaffProfilePage
+         * @description One page of staff profiles.
+         */
+        StaffProfilePage: {
+            /** Items */
+            items: components["schemas"]["StaffProfileOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
         /** StaffRegistrationIn */
         StaffRegistrationIn: {
             /** Display Name */
@@ -2492,6 +2537,13 @@ export interface components {
         };
         /** StaffRegistrationOut */
         StaffRegistrationOut: {
+            /**
+             * Application Expires At
+             * Format: date-time
+             */
+            application_expires_at: string;
+            /** Application Token */
+            application_token: string;
             /**
              * Status
              * @constant
@@ -3150,7 +3202,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Page_StaffProfileOut_"];
+                    "application/json": components["schemas"]["StaffProfilePage"];
                 };
             };
             /** @description Validation Error */
@@ -3346,7 +3398,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Page_StaffProfileOut_"];
+                    "application/json": components["schemas"]["StaffProfilePage"];
                 };
             };
             /** @description Validation Error */
@@ -4235,6 +4287,39 @@ export interface operations {
             };
         };
     };
+    application_login_api_v1_auth_staff_application_login_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApplicationLoginIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApplicationLoginOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     staff_login_api_v1_auth_staff_login_post: {
         parameters: {
             query?: never;
@@ -4792,7 +4877,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Page_PublicDoctor_"];
+                    "application/json": components["schemas"]["PublicDoctorPage"];
                 };
             };
             /** @description Validation Error */
