@@ -1,8 +1,8 @@
 """Factories: build data directly in the test's transaction, and log clients in.
 
-    inst = make_institution(db)
-    doctor = make_staff(db, inst, roles=["doctor"])
-    login_as(client, db, doctor)          # cookie session + CSRF header, MFA passed
+inst = make_institution(db)
+doctor = make_staff(db, inst, roles=["doctor"])
+login_as(client, db, doctor)          # cookie session + CSRF header, MFA passed
 """
 
 from __future__ import annotations
@@ -70,7 +70,12 @@ def make_staff(
 
 
 def make_patient(
-    db: Session, inst: Institution, *, phone: str | None = None, password: str | None = PATIENT_PASSWORD, **kw: Any
+    db: Session,
+    inst: Institution,
+    *,
+    phone: str | None = None,
+    password: str | None = PATIENT_PASSWORD,
+    **kw: Any,
 ) -> UserAccount:
     n = next(_seq)
     phone = phone or f"139{n:08d}"
@@ -89,12 +94,22 @@ def make_patient(
 
 
 def login_as(
-    client: TestClient, db: Session, account: UserAccount, settings: Settings, *, mfa_verified: bool = True,
+    client: TestClient,
+    db: Session,
+    account: UserAccount,
+    settings: Settings,
+    *,
+    mfa_verified: bool = True,
     bearer: bool = False,
 ) -> sessions.IssuedSession:
     """Give ``client`` a live session for ``account`` without going through the login flow."""
     issued = sessions.issue_session(
-        db, account, settings, channel="bearer" if bearer else "cookie", ip="testclient", user_agent="pytest",
+        db,
+        account,
+        settings,
+        channel="bearer" if bearer else "cookie",
+        ip="testclient",
+        user_agent="pytest",
         mfa_verified=mfa_verified,
     )
     db.commit()

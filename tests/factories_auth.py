@@ -8,10 +8,9 @@ admin = make_admin(client, db, inst, settings)                     # signed-in i
 from __future__ import annotations
 
 import datetime
-import time
-
 import datetime as dt
 import io
+import time
 from collections.abc import Iterator
 from typing import Any
 

@@ -23,11 +23,10 @@ def test_login_as_gives_a_live_session(client: TestClient, db, settings) -> None
     inst = make_institution(db)
     staff = make_staff(db, inst, roles=["it_admin"])
     login_as(client, db, staff, settings)
-    from ihis.identity.sessions import authenticate_request  # noqa: F401  (import check)
-
     # no endpoint yet exposes "whoami"; the session row exists and is live
     from sqlalchemy import select
 
     from ihis.identity.models import AuthSession
+    from ihis.identity.sessions import authenticate_request  # noqa: F401  (import check)
 
     assert db.scalar(select(AuthSession).where(AuthSession.user_id == staff.id)) is not None

@@ -64,7 +64,9 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            if scope["type"] == "http" and not scope["path"].startswith(("/assets", "/app/assets", "/console/assets")):
+            if scope["type"] == "http" and not scope["path"].startswith(
+                ("/assets", "/app/assets", "/console/assets")
+            ):
                 log.info(
                     "request",
                     method=scope.get("method"),
@@ -103,7 +105,9 @@ def _mount_web_apps(app: FastAPI, settings: Settings) -> None:
             index = _dist / "index.html"
             if not index.exists():
                 return Response(
-                    f"web app '{_name}' is not built; run `make web`", status_code=503, media_type="text/plain"
+                    f"web app '{_name}' is not built; run `make web`",
+                    status_code=503,
+                    media_type="text/plain",
                 )
             candidate = (_dist / path).resolve()
             if path and candidate.is_file() and _dist.resolve() in candidate.parents:

@@ -158,9 +158,17 @@ def outbox_retry(message_id: int) -> None:
         outbox.retry_failed(db, message_id)
         audit.record(
             db,
-            audit.AuditContext(actor_id=None, actor_role="cli", actor_name="ihis outbox retry",
-                               institution_id=None, ip=None, user_agent=None),
-            "outbox.retry", resource_type="outbox_message", resource_id=message_id,
+            audit.AuditContext(
+                actor_id=None,
+                actor_role="cli",
+                actor_name="ihis outbox retry",
+                institution_id=None,
+                ip=None,
+                user_agent=None,
+            ),
+            "outbox.retry",
+            resource_type="outbox_message",
+            resource_id=message_id,
         )
     typer.echo(f"message {message_id} queued again")
 

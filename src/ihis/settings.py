@@ -11,7 +11,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Development defaults. Production refuses to start while any of these is still in use.
-DEV_SECRET_KEY = "dev-only-secret-key-change-me-0123456789abcdef"
+DEV_SECRET_KEY = "dev-only-secret-key-change-me-0123456789abcdef"  # noqa: S105 (refused in production)
 # 32 bytes, base64: the development field-encryption key (key id "k1").
 DEV_FIELD_KEYS = "k1:ZGV2LW9ubHktZmllbGQta2V5LTMyLWJ5dGVzLSEhISE="
 DEV_BLIND_INDEX_KEY = "dev-only-blind-index-key-change-me"
@@ -128,10 +128,20 @@ class Settings(BaseSettings):
             problems.append("IHIS_SANDBOX (must be false)")
         # Outside systems must be configured, or failures would only surface later (queued SMS,
         # 502 on real-name checks).
-        for name in ("sms_api_url", "sms_api_key", "sms_api_secret",
-                     "realname_api_url", "realname_api_key", "realname_api_secret"):
+        for name in (
+            "sms_api_url",
+            "sms_api_key",
+            "sms_api_secret",
+            "realname_api_url",
+            "realname_api_key",
+            "realname_api_secret",
+        ):
             value = getattr(self, name)
-            if value is None or (isinstance(value, SecretStr) and not value.get_secret_value()) or value == "":
+            if (
+                value is None
+                or (isinstance(value, SecretStr) and not value.get_secret_value())
+                or value == ""
+            ):
                 problems.append("IHIS_" + name.upper())
         if problems:
             raise InsecureSettings(

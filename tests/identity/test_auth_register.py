@@ -157,5 +157,9 @@ def test_active_staff_cannot_use_the_application_login(anon: TestClient, db: Ses
         headers={"X-IHIS-Institution": inst.code},
     )
     assert r.status_code == 401
-    missing = anon.post(f"{API}/auth/staff/application-login", json={"username": "x"}, headers={"X-IHIS-Institution": inst.code})
+    missing = anon.post(
+        f"{API}/auth/staff/application-login",
+        json={"username": "x"},
+        headers={"X-IHIS-Institution": inst.code},
+    )
     assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "body.password"

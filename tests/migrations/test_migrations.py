@@ -30,7 +30,9 @@ def fresh_settings(base_settings: Settings, tmp_path) -> Iterator[Settings]:  # 
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        yield base_settings.model_copy(update={"database_url": url.set(database=name).render_as_string(False)})
+        yield base_settings.model_copy(
+            update={"database_url": url.set(database=name).render_as_string(False)}
+        )
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -68,7 +70,13 @@ def test_upgrade_installs_the_audit_guard(migrated_engine: Engine) -> None:
     """The audit ledger refuses UPDATE and DELETE on a migrated database."""
     with migrated_engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            names = set(conn.scalars(text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_event'::regclass")))
+            names = set(
+                conn.scalars(text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'audit_event'::regclass"))
+            )
         else:
-            names = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='audit_event'")))
+            names = set(
+                conn.scalars(
+                    text("SELECT name FROM sqlite_master WHERE type='trigger' AND tbl_name='audit_event'")
+                )
+            )
     assert names, "no trigger guards audit_event"

@@ -20,7 +20,9 @@ def _pg_bin(name: str) -> str:
         candidate = Path(f"/usr/lib/postgresql/{version}/bin/{name}")
         if candidate.exists():
             return str(candidate)
-    raise RuntimeError(f"PostgreSQL binary {name!r} not found: install postgresql (make test does this as root)")
+    raise RuntimeError(
+        f"PostgreSQL binary {name!r} not found: install postgresql (make test does this as root)"
+    )
 
 
 def _free_port() -> int:
@@ -47,13 +49,31 @@ def throwaway_postgres(workdir: Path) -> Iterator[str]:
         shutil.chown(sock, "postgres")
     port = _free_port()
     subprocess.run(
-        _as_postgres([_pg_bin("initdb"), "-D", str(data), "-U", "ihis", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"]),
+        _as_postgres(
+            [
+                _pg_bin("initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "ihis",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
+        ),
         check=True,
         capture_output=True,
     )
-    opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {sock} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    # A test cluster: durability off for speed (it is thrown away), enough connections for pools.
+    opts = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {sock} -c fsync=off -c synchronous_commit=off"
+        " -c full_page_writes=off -c max_connections=200"
+    )
     subprocess.run(
-        _as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-o", opts, "-l", str(workdir / "pg.log"), "-w", "start"]),
+        _as_postgres(
+            [_pg_bin("pg_ctl"), "-D", str(data), "-o", opts, "-l", str(workdir / "pg.log"), "-w", "start"]
+        ),
         check=True,
         capture_output=True,
     )

@@ -48,7 +48,9 @@ def _campus(db: Session, inst: Institution, c: data.Campus, load: DemoLoad) -> C
     return row
 
 
-def _department(db: Session, inst: Institution, d: data.Department, campus: Campus, load: DemoLoad) -> Department:
+def _department(
+    db: Session, inst: Institution, d: data.Department, campus: Campus, load: DemoLoad
+) -> Department:
     row = db.scalar(select(Department).where(Department.institution_id == inst.id, Department.name == d.name))
     if row is None:
         row = Department(
@@ -74,7 +76,9 @@ def _prices(db: Session, inst: Institution, load: DemoLoad) -> None:
         for mode, fen in modes.items():
             exists = db.scalar(
                 select(ServicePrice.id).where(
-                    ServicePrice.institution_id == inst.id, ServicePrice.title == title, ServicePrice.mode == mode
+                    ServicePrice.institution_id == inst.id,
+                    ServicePrice.title == title,
+                    ServicePrice.mode == mode,
                 )
             )
             if exists is None:
@@ -87,7 +91,9 @@ def _profile(
     db: Session, inst: Institution, person: data.Staff, department: Department | None, n: int, load: DemoLoad
 ) -> None:
     account = db.scalar(
-        select(UserAccount).where(UserAccount.institution_id == inst.id, UserAccount.username == person.username)
+        select(UserAccount).where(
+            UserAccount.institution_id == inst.id, UserAccount.username == person.username
+        )
     )
     if account is None:
         return
@@ -118,9 +124,15 @@ def _profile(
     db.flush()
     if is_doctor:
         # Every demo doctor offers text; senior doctors also phone and video.
-        modes = ("text", "phone", "video") if person.title in ("主任医师", "副主任医师") else ("text", "video")
+        modes = (
+            ("text", "phone", "video") if person.title in ("主任医师", "副主任医师") else ("text", "video")
+        )
         for mode in ("text", "phone", "video"):
-            db.add(StaffServiceMode(institution_id=inst.id, profile_id=profile.id, mode=mode, enabled=mode in modes))
+            db.add(
+                StaffServiceMode(
+                    institution_id=inst.id, profile_id=profile.id, mode=mode, enabled=mode in modes
+                )
+            )
     db.flush()
     load.add("staff_profile")
 
@@ -128,9 +140,13 @@ def _profile(
 def _disclosure(db: Session, inst: Institution, load: DemoLoad) -> None:
     for key, (title, body) in data.DISCLOSURE.items():
         exists = db.scalar(
-            select(DisclosureItem.id).where(DisclosureItem.institution_id == inst.id, DisclosureItem.key == key)
+            select(DisclosureItem.id).where(
+                DisclosureItem.institution_id == inst.id, DisclosureItem.key == key
+            )
         )
         if exists is None:
-            db.add(DisclosureItem(institution_id=inst.id, key=key, title=title, body=body, updated_at=utcnow()))
+            db.add(
+                DisclosureItem(institution_id=inst.id, key=key, title=title, body=body, updated_at=utcnow())
+            )
             load.add("disclosure_item")
     db.flush()

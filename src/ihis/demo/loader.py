@@ -50,7 +50,9 @@ def _institution(db: Session, load: DemoLoad) -> Institution:
 
 def _staff(db: Session, inst: Institution, person: data.Staff, load: DemoLoad) -> UserAccount:
     account = db.scalar(
-        select(UserAccount).where(UserAccount.institution_id == inst.id, UserAccount.username == person.username)
+        select(UserAccount).where(
+            UserAccount.institution_id == inst.id, UserAccount.username == person.username
+        )
     )
     if account is None:
         now = utcnow()
@@ -82,7 +84,9 @@ def _patient(db: Session, inst: Institution, patient: data.Patient, load: DemoLo
     bidx = blind_index(owner.phone, "phone")
     account = db.scalar(
         select(UserAccount).where(
-            UserAccount.institution_id == inst.id, UserAccount.kind == "patient", UserAccount.phone_bidx == bidx
+            UserAccount.institution_id == inst.id,
+            UserAccount.kind == "patient",
+            UserAccount.phone_bidx == bidx,
         )
     )
     if account is None:
@@ -103,9 +107,13 @@ def _patient(db: Session, inst: Institution, patient: data.Patient, load: DemoLo
     return account
 
 
-def _visitor(db: Session, inst: Institution, account: UserAccount, person: data.Person, load: DemoLoad) -> None:
+def _visitor(
+    db: Session, inst: Institution, account: UserAccount, person: data.Person, load: DemoLoad
+) -> None:
     id_bidx = blind_index(person.id_number, "id_number")
-    exists = db.scalar(select(Visitor.id).where(Visitor.account_id == account.id, Visitor.id_number_bidx == id_bidx))
+    exists = db.scalar(
+        select(Visitor.id).where(Visitor.account_id == account.id, Visitor.id_number_bidx == id_bidx)
+    )
     if exists is not None:
         return
     facts = idnumbers.parse_id_number(person.id_number)
@@ -178,7 +186,9 @@ def _load_extensions(db: Session, inst: Institution, load: DemoLoad) -> None:
 
 
 def summary(load: DemoLoad, settings: Settings) -> str:
-    created = ", ".join(f"{k}: {v}" for k, v in sorted(load.created.items())) or "nothing new (already loaded)"
+    created = (
+        ", ".join(f"{k}: {v}" for k, v in sorted(load.created.items())) or "nothing new (already loaded)"
+    )
     base = settings.public_base_url.rstrip("/")
     lines = [
         "",
@@ -190,7 +200,8 @@ def summary(load: DemoLoad, settings: Settings) -> str:
         f"  API docs:              {base}/api/v1/docs",
         "",
         "Demo logins (演示账号):",
-        f"  patient      phone {data.PATIENTS[0].owner.phone} / password {data.PATIENT_PASSWORD}  (or SMS code from the sandbox outbox)",
+        f"  patient        phone {data.PATIENTS[0].owner.phone} / {data.PATIENT_PASSWORD}"
+        "  (or an SMS code from the sandbox outbox)",
     ]
     picks = (
         ("doctor", data.DOCTORS[0]),
@@ -204,7 +215,7 @@ def summary(load: DemoLoad, settings: Settings) -> str:
     lines += [
         "",
         "Staff log in with password + TOTP: add the secret to an authenticator app, or run",
-        "  uv run python -c \"import pyotp,sys; print(pyotp.TOTP(sys.argv[1]).now())\" SECRET",
+        '  uv run python -c "import pyotp,sys; print(pyotp.TOTP(sys.argv[1]).now())" SECRET',
         "SMS codes sent in demo mode appear in the console under 沙箱短信 (ops01 or it01).",
     ]
     return "\n".join(lines)

@@ -18,6 +18,8 @@ from ihis.identity import auth_service, mfa, sessions, staff_service, throttle
 from ihis.identity.access import SessionActor, StaffActor
 from ihis.identity.models import AuthSession
 from ihis.identity.schemas_auth import (
+    ApplicationLoginIn,
+    ApplicationLoginOut,
     CodeIn,
     InstitutionRef,
     LoginOut,
@@ -30,8 +32,6 @@ from ihis.identity.schemas_auth import (
     StaffLoginIn,
     StaffRegistrationIn,
     StaffRegistrationOut,
-    ApplicationLoginIn,
-    ApplicationLoginOut,
     StepUpIn,
     StepUpOut,
     TotpEnrolmentOut,
@@ -204,7 +204,12 @@ def register_staff(
         db, institution, body, password_hash, ip=client_ip(request), user_agent=user_agent(request)
     )
     issued = sessions.issue_session(
-        db, account, settings, channel="application", ip=client_ip(request), user_agent=user_agent(request),
+        db,
+        account,
+        settings,
+        channel="application",
+        ip=client_ip(request),
+        user_agent=user_agent(request),
         mfa_verified=False,
     )
     return StaffRegistrationOut(
@@ -227,7 +232,13 @@ def application_login(
         with database.unit_of_work(write=False) as rdb:
             institution = institution_by_code(rdb, code)
             checked = auth_service.check_staff_password(
-                rdb, settings, institution, body.username, body.password, ip=ip, user_agent=ua,
+                rdb,
+                settings,
+                institution,
+                body.username,
+                body.password,
+                ip=ip,
+                user_agent=ua,
                 required_status="pending_review",
             )
     except auth_service.SecretRejected as rejected:

@@ -32,7 +32,11 @@ class FieldError:
     message_en: str
 
     def render(self, lang: str) -> dict[str, str]:
-        return {"field": self.field, "code": self.code, "message": self.message_en if lang == "en" else self.message_zh}
+        return {
+            "field": self.field,
+            "code": self.code,
+            "message": self.message_en if lang == "en" else self.message_zh,
+        }
 
 
 class IhisError(Exception):
@@ -59,7 +63,9 @@ class IhisError(Exception):
         self.extra = extra or {}
         super().__init__(self.detail_en or self.title_en)
 
-    def problem(self, lang: str, instance: str | None = None, request_id: str | None = None) -> dict[str, Any]:
+    def problem(
+        self, lang: str, instance: str | None = None, request_id: str | None = None
+    ) -> dict[str, Any]:
         title = self.title_en if lang == "en" else self.title_zh
         detail = (self.detail_en if lang == "en" else self.detail_zh) or title
         body: dict[str, Any] = {
@@ -191,7 +197,8 @@ def validation_problem(exc: RequestValidationError) -> InvalidInput:
             FieldError(
                 field=_field_path(tuple(err.get("loc", ()))),
                 code=kind,
-                message_zh=_PYDANTIC_ZH.get(kind, "值不正确") + ("" if kind == "missing" else f"：{message_en}"),
+                message_zh=_PYDANTIC_ZH.get(kind, "值不正确")
+                + ("" if kind == "missing" else f"：{message_en}"),
                 message_en=message_en,
             )
         )

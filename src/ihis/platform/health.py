@@ -43,4 +43,6 @@ def readyz(request: Request) -> JSONResponse:
         except Exception as exc:
             ok = False
             checks["redis"] = f"error: {type(exc).__name__}"
-    return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ok" if ok else "unavailable", "checks": checks}, status_code=200 if ok else 503
+    )

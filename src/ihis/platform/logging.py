@@ -39,7 +39,9 @@ PII_KEYS = frozenset(
 _SAFE_KEYS = frozenset({"event", "level", "logger", "timestamp", "request_id", "error_code", "status_code"})
 
 
-def drop_personal_data(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def drop_personal_data(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """structlog processor: remove every key that names personal data or a secret."""
     for key in list(event.keys()):
         if key in _SAFE_KEYS:
@@ -52,7 +54,9 @@ def drop_personal_data(_logger: Any, _method: str, event: MutableMapping[str, An
 
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
     """Route stdlib and structlog through one JSON renderer on stderr."""
-    renderer: Any = structlog.processors.JSONRenderer(ensure_ascii=False) if json else structlog.dev.ConsoleRenderer()
+    renderer: Any = (
+        structlog.processors.JSONRenderer(ensure_ascii=False) if json else structlog.dev.ConsoleRenderer()
+    )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
