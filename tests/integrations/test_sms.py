@@ -332,3 +332,23 @@ def test_console_and_sandboxes_do_not_exist_outside_sandbox_mode(settings: Setti
         assert c.get("/api/v1/admin/sandbox/sms").status_code == 404
         assert c.post("/sandbox/sms/", data={}).status_code == 404
         assert c.post("/sandbox/realname/v1/identity/three-factor", content=b"{}").status_code == 404
+
+
+def test_console_outbox_shows_the_verification_code_of_a_code_message(
+    client: TestClient, anon: TestClient, db: Session, settings: Settings
+) -> None:
+    """Demo users and the browser tests read codes here; the provider answer is a separate field."""
+    inst = make_institution(db)
+    ops = make_staff(db, inst, roles=["operations"])
+    db.commit()
+    sent = anon.post(
+        "/api/v1/auth/sms-codes",
+        json={"phone": "13900001234", "purpose": "register"},
+        headers={"X-IHIS-Institution": inst.code},
+    )
+    assert sent.status_code in (200, 202), sent.text
+    login_as(client, db, ops, settings)
+    rows = client.get("/api/v1/admin/sandbox/sms", params={"phone": "13900001234"}).json()
+    assert rows and rows[0]["code"] == "OK"
+    code = rows[0]["verification_code"]
+    assert code is not None and len(code) == 6 and code.isdigit() and code in rows[0]["text"]

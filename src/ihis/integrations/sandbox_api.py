@@ -9,6 +9,7 @@ the demo and the browser tests obtain verification codes).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
@@ -38,7 +39,10 @@ class SandboxSmsOut(BaseModel):
     sign_name: str
     template_code: str
     text: str
+    # The provider's answer to the send request ("OK" or an error code).
     code: str
+    # The verification code carried by the message, when it is a code message.
+    verification_code: str | None
     biz_id: str | None
     out_id: str | None
     received_at: dt.datetime
@@ -67,4 +71,24 @@ def list_sandbox_sms(
         resource_type="sandbox_sms_message",
         detail={"count": len(rows)},
     )
-    return [SandboxSmsOut.model_validate(row, from_attributes=True) for row in rows]
+    return [_out(row) for row in rows]
+
+
+def _out(row: SandboxSmsMessage) -> SandboxSmsOut:
+    try:
+        params = json.loads(row.params or "{}")
+    except ValueError:
+        params = {}
+    code = params.get("code") if isinstance(params, dict) else None
+    return SandboxSmsOut(
+        id=row.id,
+        phone=row.phone,
+        sign_name=row.sign_name,
+        template_code=row.template_code,
+        text=row.text,
+        code=row.code,
+        verification_code=str(code) if code is not None else None,
+        biz_id=row.biz_id,
+        out_id=row.out_id,
+        received_at=row.received_at,
+    )

@@ -2208,6 +2208,8 @@ export interface components {
             template_code: string;
             /** Text */
             text: string;
+            /** Verification Code */
+            verification_code: string | null;
         };
         /**
          * ServiceMode

@@ -1,0 +1,58 @@
+"""Helpers for the browser journeys: TOTP codes, console login, reading sandbox SMS codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+
+import pyotp
+from playwright.sync_api import Page, expect
+
+from ihis.demo import data
+
+_last_step: dict[str, int] = {}
+
+
+def totp_code(secret: str) -> str:
+    """A code the server has not accepted yet (codes are single use; ±1 step is accepted)."""
+    generator = pyotp.TOTP(secret)
+    while True:
+        current = generator.timecode(dt.datetime.now(dt.UTC))
+        step = max(current - 1, _last_step.get(secret, current - 2) + 1)
+        if step <= current + 1:
+            _last_step[secret] = step
+            return str(generator.generate_otp(step))
+        time.sleep(0.5)
+
+
+def demo_staff(username: str) -> data.Staff:
+    return next(s for s in data.ALL_STAFF if s.username == username)
+
+
+def console_login(page: Page, username: str, password: str, totp_secret: str) -> None:
+    """Password + TOTP through the console's login screens, ending on the console home."""
+    page.goto("/console/login")
+    page.get_by_test_id("login-username").fill(username)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+    page.get_by_test_id("totp-code").fill(totp_code(totp_secret))
+    page.get_by_test_id("totp-submit").click()
+    expect(page.get_by_test_id("side-menu")).to_be_visible()
+
+
+def read_sms_code(page: Page, phone: str) -> str:
+    """Open the sandbox SMS outbox in the console (operations/IT) and read the newest code."""
+    page.get_by_test_id("menu-sandbox-sms").click()
+    page.get_by_test_id("sms-phone").fill(phone)
+    cell = page.get_by_test_id("sms-code").first
+    # The message is sent after commit by the job consumer: search again until it has arrived.
+    deadline = time.monotonic() + 20
+    while True:
+        page.get_by_test_id("sms-search").click()
+        try:
+            expect(cell).to_have_text(re.compile(r"^\s*\d{6}\s*$"), timeout=1000)
+            return cell.inner_text().strip()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
