@@ -37,8 +37,7 @@ web: web-deps
 	cd web && npm run build
 
 api-client:
-	$(UV) run ihis openapi --output web/shared/openapi.json
-	cd web && npx openapi-typescript shared/openapi.json -o shared/src/api/schema.d.ts
+	cd web && UV="$(UV)" npm run gen:api
 
 api-client-check: api-client
 	git diff --exit-code -- web/shared/openapi.json web/shared/src/api/schema.d.ts \

@@ -167,5 +167,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
 def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
     """The OpenAPI document (used to generate the web apps' typed client)."""
-    app = create_app(settings or Settings(run_worker_in_process=False))
+    # Fixed settings so the document (and the client generated from it) is the same on every
+    # machine: development mode with the sandboxes, whose console endpoints the web apps use.
+    from ihis.settings import Environment
+
+    app = create_app(settings or Settings(env=Environment.DEVELOPMENT, sandbox=True, run_worker_in_process=False))
     return app.openapi()

@@ -100,7 +100,7 @@ def openapi(output: Annotated[Path | None, typer.Option(help="Write to this file
     """Print the OpenAPI document (the web apps' client is generated from it)."""
     from ihis.app import openapi_document
 
-    text = json.dumps(openapi_document(), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    text = json.dumps(openapi_document(), ensure_ascii=False, indent=2, sort_keys=True) + "\n"
     if output:
         output.write_text(text, encoding="utf-8")
     else:

@@ -9,7 +9,8 @@ web="$(dirname "$here")"
 repo="$(dirname "$web")"
 
 cd "$repo"
-uv run --quiet python - "$web/shared/openapi.json" <<'PY'
+# uv may be installed only as a module (python3 -m pip install uv) on a fresh machine.
+${UV:-python3 -m uv} run --quiet python - "$web/shared/openapi.json" <<'PY'
 import json
 import sys
 
