@@ -171,5 +171,7 @@ def openapi_document(settings: Settings | None = None) -> dict[str, Any]:
     # machine: development mode with the sandboxes, whose console endpoints the web apps use.
     from ihis.settings import Environment
 
-    app = create_app(settings or Settings(env=Environment.DEVELOPMENT, sandbox=True, run_worker_in_process=False))
+    app = create_app(
+        settings or Settings(env=Environment.DEVELOPMENT, sandbox=True, run_worker_in_process=False)
+    )
     return app.openapi()
