@@ -14,12 +14,15 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ihis.identity.passwords import configure_password_gate
+from ihis.identity.shedding import PasswordWorkShedder
 from ihis.integrations.http import outbound_client
 from ihis.platform import crypto as crypto_setup
 from ihis.platform import jobs
 from ihis.platform.db import Database
 from ihis.platform.errors import install_error_handlers
 from ihis.platform.logging import configure_logging
+from ihis.platform.process import tune_allocator
 from ihis.settings import Settings, get_settings
 
 log = structlog.get_logger("ihis.http")
@@ -90,9 +93,11 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     for router in (auth_router, patient_router, consent_router, staff_router, org_router, audit_router):
         app.include_router(router, prefix=API_PREFIX)
     if settings.sandbox:
-        from ihis.integrations.sandbox_api import router as sandbox_router
+        from ihis.integrations.sandbox_api import router as simulators_router
+        from ihis.sandboxes.api import router as sandbox_console_router
 
-        app.include_router(sandbox_router)
+        app.include_router(simulators_router)
+        app.include_router(sandbox_console_router)
 
 
 def _mount_web_apps(app: FastAPI, settings: Settings) -> None:
@@ -127,6 +132,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
     crypto_setup.configure(settings)
+    tune_allocator()
+    configure_password_gate(settings.password_work_concurrency, settings.password_work_queue)
     db = database or Database(settings)
     # Jobs and outbox handlers reach the database, settings and outside systems through this.
     # Bound here, not in the lifespan: tests rebind the HTTP client right after create_app.
@@ -161,6 +168,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     install_error_handlers(app)
     _include_routers(app, settings)
     _mount_web_apps(app, settings)
+    app.add_middleware(PasswordWorkShedder, prefix=API_PREFIX)
     app.add_middleware(RequestContextMiddleware, settings=settings)
     return app
 

@@ -1,4 +1,4 @@
-"""The ``ihis`` command: serve, worker, migrate, demo, audit verify, keys rotate, openapi, bootstrap."""
+"""The ``ihis`` command: serve, worker, migrate, demo, audit verify, keys rotate, outbox, openapi."""
 
 from __future__ import annotations
 

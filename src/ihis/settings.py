@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     lockout_window_minutes: int = Field(default=15, ge=1)
     lockout_minutes: int = Field(default=15, ge=1)
     ip_login_limit_per_minute: int = Field(default=30, ge=1)
+    # argon2 admission gate (identity/passwords.py): concurrent hashes (None = CPU cores) and how
+    # many may wait; beyond that logins are shed with 429 at once (docs/performance.md).
+    password_work_concurrency: int | None = Field(default=None, ge=1)
+    password_work_queue: int = Field(default=8, ge=0)
     # SMS codes (issue 2 §3): 6 digits, 5-minute expiry, attempt and send limits.
     sms_code_ttl_seconds: int = 300
     sms_code_max_attempts: int = 5

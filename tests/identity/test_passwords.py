@@ -63,3 +63,87 @@ def test_generated_initial_passwords_meet_the_staff_policy_and_differ() -> None:
         assert len(password) == 16
         check_password_policy(password)
         assert not set(password) & set("0O1lI")
+
+
+def test_password_gate_sheds_work_beyond_its_queue_at_once() -> None:
+    """Under a login storm the excess is refused with 429 immediately, not queued."""
+    import threading
+    import time
+
+    from ihis.identity.passwords import PasswordWorkGate
+    from ihis.platform.errors import RateLimited
+
+    gate = PasswordWorkGate(concurrency=1, queue=1)
+    release = threading.Event()
+    inside = threading.Event()
+
+    def hold() -> None:
+        def work() -> None:
+            inside.set()
+            release.wait(5)
+
+        gate.run(work)
+
+    def wait_in_queue() -> None:
+        gate.run(lambda: None)  # waits for the single hashing thread
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    inside.wait(5)
+    queued = threading.Thread(target=wait_in_queue)
+    queued.start()
+    time.sleep(0.05)  # the second caller is now waiting for the slot
+    started = time.perf_counter()
+    with pytest.raises(RateLimited) as refused:
+        gate.run(lambda: None)
+    assert time.perf_counter() - started < 0.05
+    assert refused.value.headers["Retry-After"] == "1"
+    release.set()
+    holder.join(5)
+    queued.join(5)
+    assert gate.run(lambda: 42) == 42  # capacity is back
+
+
+def test_login_storm_beyond_capacity_is_answered_429_with_retry_after(client, db, settings) -> None:  # type: ignore[no-untyped-def]
+    from ihis.identity import passwords
+    from tests.factories import make_institution
+
+    inst = make_institution(db)
+    db.commit()
+    saturated = passwords.PasswordWorkGate(concurrency=1, queue=0)
+    saturated._admitted = saturated.limit  # every slot taken by other logins
+    original = passwords._gate
+    passwords._gate = saturated
+    try:
+        r = client.post(
+            "/api/v1/auth/staff/login",
+            json={"username": "someone", "password": "Whatever-Passw0rd"},
+            headers={"X-IHIS-Institution": inst.code},
+        )
+    finally:
+        passwords._gate = original
+    assert r.status_code == 429 and r.headers["Retry-After"] == "1"
+    assert r.json()["code"] == "rate_limited"
+
+
+def test_saturated_gate_sheds_login_before_reading_the_request(client) -> None:  # type: ignore[no-untyped-def]
+    """The ASGI shedder answers 429 from the event loop (even an invalid body is never parsed)
+    on password-work routes only; other routes are unaffected."""
+    from ihis.identity import passwords
+
+    saturated = passwords.PasswordWorkGate(concurrency=1, queue=0)
+    saturated._admitted = saturated.limit
+    original = passwords._gate
+    passwords._gate = saturated
+    try:
+        shed = client.post("/api/v1/auth/patient/login", content=b"not json")
+        english = client.post("/api/v1/auth/staff/login", content=b"", headers={"Accept-Language": "en"})
+        other = client.post("/api/v1/auth/sms-codes", json={})
+        health = client.get("/healthz")
+    finally:
+        passwords._gate = original
+    assert shed.status_code == 429 and shed.headers["retry-after"] == "1"
+    assert shed.headers["content-type"] == "application/problem+json"
+    assert shed.json()["code"] == "rate_limited" and shed.json()["detail"] == "系统繁忙，请稍后再试"
+    assert english.json()["title"] == "Too many requests; try again later"
+    assert other.status_code == 422 and health.status_code == 200

@@ -66,3 +66,18 @@ def test_cookie_session_needs_the_csrf_header_to_rename(
     login_as(client, db, make_patient(db, inst), settings)
     del client.headers["X-CSRF-Token"]
     assert client.patch("/api/v1/me/profile", json={"display_name": "x"}).status_code == 403
+
+
+def test_patient_watermark_is_the_verified_own_name(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    """DOMAIN §10: patient screens carry the patient's name (the real-name verified 'self')."""
+    from tests.factories_patient import make_visitor
+
+    inst = make_institution(db)
+    patient = make_patient(db, inst, display_name="用户0001")
+    login_as(client, db, patient, settings)
+    assert client.get("/api/v1/auth/me").json()["watermark"] == "用户0001"
+    make_visitor(db, patient, name="林小梅", relation="self")
+    db.commit()
+    assert client.get("/api/v1/auth/me").json()["watermark"] == "林小梅"

@@ -161,9 +161,7 @@ def me(actor: SessionActor, db: ReadDb, settings: AppSettings) -> MeOut:
     session = db.get(AuthSession, actor.session_id)
     assert session is not None
     enrolled = auth_service.totp_enrolled(account)
-    watermark = (
-        f"{actor.display_name} {actor.staff_no}" if actor.is_staff and actor.staff_no else actor.display_name
-    )
+    watermark = auth_service.watermark_text(db, actor)
     step_up_until = (
         actor.step_up_at + dt.timedelta(minutes=settings.step_up_minutes)
         if actor.step_up_at is not None

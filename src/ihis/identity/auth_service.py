@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, undefer
 
 from ihis.identity import sessions, throttle
 from ihis.identity.access import Actor
-from ihis.identity.models import UserAccount
+from ihis.identity.models import UserAccount, Visitor
 from ihis.identity.passwords import check_password_policy, hash_password, needs_rehash, verify_password
 from ihis.identity.schemas_auth import NextStep
 from ihis.platform import audit
@@ -360,6 +360,22 @@ def require_verified(actor: Actor) -> None:
     """A half-open session (second factor still to come) may not do this."""
     if not actor.mfa_verified:
         raise Unauthenticated("请先完成双因素认证", "Second factor required", extra={"next": "mfa"})
+
+
+def watermark_text(db: Session, actor: Actor) -> str:
+    """DOMAIN §10: staff screens carry the viewer's name and staff number; patient screens the
+    patient's (real-name verified) name, else the account's display name."""
+    if actor.is_staff:
+        return f"{actor.display_name} {actor.staff_no}" if actor.staff_no else actor.display_name
+    verified_name = db.scalar(
+        select(Visitor.name).where(
+            Visitor.account_id == actor.user_id,
+            Visitor.relation == "self",
+            Visitor.removed_at.is_(None),
+            Visitor.verified_at.is_not(None),
+        )
+    )
+    return verified_name or actor.display_name
 
 
 def institution_of(db: Session, actor: Actor) -> Institution:

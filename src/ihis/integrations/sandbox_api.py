@@ -1,94 +1,17 @@
-"""The sandboxes of outside systems, served by this process when ``settings.sandbox`` is on.
+"""The simulators of outside systems, served by this process when ``settings.sandbox`` is on.
 
 ``create_app`` includes ``router`` only in sandbox mode, so none of these paths exists in a
-production deployment. Each simulator speaks its real system's protocol under ``/sandbox/...``;
-the console endpoint below lets operations/IT read what the sandbox SMS provider received (how
-the demo and the browser tests obtain verification codes).
+production deployment. Each simulator speaks its real system's protocol under ``/sandbox/...``.
+(The console page that reads the sandbox SMS outbox is a staff endpoint: ``ihis.sandboxes.api``.)
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
-from sqlalchemy import select
-
-from ihis.identity.access import Actor, Permission, require
 from ihis.integrations.realname.sandbox import router as realname_router
-from ihis.integrations.sms.models import SandboxSmsMessage
 from ihis.integrations.sms.sandbox import router as sms_router
-from ihis.platform import audit
-from ihis.platform.errors import NotFound
-from ihis.platform.http import AppSettings, ReadDb
 
 router = APIRouter()
 router.include_router(sms_router)
 router.include_router(realname_router)
-
-CONSOLE_PATH = "/api/v1/admin/sandbox/sms"
-
-
-class SandboxSmsOut(BaseModel):
-    """One message the sandbox provider received, with its full text (sandbox data only)."""
-
-    id: int
-    phone: str
-    sign_name: str
-    template_code: str
-    text: str
-    # The provider's answer to the send request ("OK" or an error code).
-    code: str
-    # The verification code carried by the message, when it is a code message.
-    verification_code: str | None
-    biz_id: str | None
-    out_id: str | None
-    received_at: dt.datetime
-
-
-@router.get(CONSOLE_PATH, tags=["sandbox"], response_model=list[SandboxSmsOut])
-def list_sandbox_sms(
-    actor: Annotated[Actor, Depends(require(Permission.SANDBOX_OUTBOX_READ))],
-    db: ReadDb,
-    settings: AppSettings,
-    phone: Annotated[str | None, Query(max_length=20, pattern=r"^\+?\d{5,20}$")] = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[SandboxSmsOut]:
-    """Recent messages of the sandbox SMS provider, newest first (demo and test deployments only)."""
-    if not settings.sandbox or settings.is_production:
-        raise NotFound()
-    stmt = select(SandboxSmsMessage).order_by(SandboxSmsMessage.id.desc()).limit(limit)
-    if phone:
-        stmt = stmt.where(SandboxSmsMessage.phone == phone)
-    rows = list(db.scalars(stmt))
-    # Reading verification codes is a security-relevant act even in a sandbox.
-    audit.record(
-        db,
-        actor.audit(),
-        "sandbox.sms.read",
-        resource_type="sandbox_sms_message",
-        detail={"count": len(rows)},
-    )
-    return [_out(row) for row in rows]
-
-
-def _out(row: SandboxSmsMessage) -> SandboxSmsOut:
-    try:
-        params = json.loads(row.params or "{}")
-    except ValueError:
-        params = {}
-    code = params.get("code") if isinstance(params, dict) else None
-    return SandboxSmsOut(
-        id=row.id,
-        phone=row.phone,
-        sign_name=row.sign_name,
-        template_code=row.template_code,
-        text=row.text,
-        code=row.code,
-        verification_code=str(code) if code is not None else None,
-        biz_id=row.biz_id,
-        out_id=row.out_id,
-        received_at=row.received_at,
-    )

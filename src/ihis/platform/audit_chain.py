@@ -9,7 +9,7 @@ Verification walks the ledger in ``seq`` order and reports the FIRST problem:
 
 An unkeyed chain cannot reveal an attacker who rewrites every hash after a change, or who cuts
 the newest entries; keep the reported head (``seq`` and ``hash``) outside the database, e.g. in the
-operations log or a time-stamp, and pass it back as ``anchor`` (docs/security-audit-crypto.md).
+operations log or a time-stamp, and pass it back as ``anchor`` (docs/security.md).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Key rotation: re-encrypt every ``EncryptedString`` value not yet under the active suite and key.
 
-Procedure (docs/security-audit-crypto.md): put the new key first in ``IHIS_FIELD_KEYS`` and keep the
+Procedure (docs/security.md): put the new key first in ``IHIS_FIELD_KEYS`` and keep the
 old ones after it, restart the API processes (new writes use the new key, old tokens still decrypt),
 run ``ihis keys rotate`` (idempotent, safe while the system runs), then drop the old keys.
 """

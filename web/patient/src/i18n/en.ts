@@ -47,7 +47,7 @@ export default {
     weak: "Weak",
     medium: "Fair",
     strong: "Strong",
-    rule: "{min}+ characters, two of letters, digits, symbols",
+    rule: "{min}+ characters, with both letters and digits",
   },
   home: {
     hello: "Hello, {name}",

@@ -47,7 +47,7 @@ export default {
     weak: "弱",
     medium: "中",
     strong: "强",
-    rule: "至少 {min} 位，含字母、数字、符号中的两类",
+    rule: "至少 {min} 位，须同时包含字母和数字",
   },
   home: {
     hello: "{name}，您好",
