@@ -1,4 +1,4 @@
-"""The ``ihis`` command: serve, worker, migrate, demo, audit verify, keys rotate, outbox, openapi."""
+"""The ``ihis`` command: serve, worker, migrate, demo, bootstrap, audit, keys, outbox, openapi."""
 
 from __future__ import annotations
 
@@ -93,6 +93,43 @@ def demo() -> None:
     database = _database(settings)
     summary = load_demo(database, settings)
     typer.echo(summary)
+
+
+@app.command()
+def bootstrap(
+    code: Annotated[str, typer.Option(help="Institution code (also IHIS_DEFAULT_INSTITUTION_CODE)")],
+    name: Annotated[str, typer.Option(help="Institution name")],
+    subjects: Annotated[
+        str, typer.Option(help="Registered 诊疗科目 codes, comma-separated, e.g. 03.01,03.04")
+    ],
+    admin_username: Annotated[str, typer.Option(help="Username of the first super administrator")] = "admin",
+    admin_name: Annotated[
+        str, typer.Option(help="Display name of the first super administrator")
+    ] = "系统管理员",
+) -> None:
+    """First start: create the institution and its first super administrator (idempotent)."""
+    from ihis.organization.bootstrap import bootstrap as run_bootstrap
+
+    settings = _settings()
+    database = _database(settings)
+    with database.unit_of_work() as db:
+        done = run_bootstrap(
+            db,
+            code=code,
+            name=name,
+            subjects=[c.strip() for c in subjects.split(",") if c.strip()],
+            admin_username=admin_username,
+            admin_name=admin_name,
+        )
+    what = "created" if done.created_institution else "already present"
+    typer.echo(f"institution {done.institution.code} ({done.institution.name}): {what}")
+    if done.initial_password is None:
+        typer.echo(f"account {admin_username}: already present (no new password issued)")
+    else:
+        typer.echo(f"account {admin_username} (super_admin) one-time password: {done.initial_password}")
+        typer.echo(
+            "log in at /console/, change the password, then enrol TOTP. This password is not shown again."
+        )
 
 
 @app.command()
