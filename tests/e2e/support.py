@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import time
 
-import pyotp
 from playwright.sync_api import Page, expect
 
 from ihis.demo import data
-
-_last_step: dict[str, int] = {}
-
-
-def totp_code(secret: str) -> str:
-    """A code the server has not accepted yet (codes are single use; ±1 step is accepted)."""
-    generator = pyotp.TOTP(secret)
-    while True:
-        current = generator.timecode(dt.datetime.now(dt.UTC))
-        step = max(current - 1, _last_step.get(secret, current - 2) + 1)
-        if step <= current + 1:
-            _last_step[secret] = step
-            return str(generator.generate_otp(step))
-        time.sleep(0.5)
+from tests.factories_auth import totp as totp_code  # codes are single use: one step tracker
 
 
 def demo_staff(username: str) -> data.Staff:
