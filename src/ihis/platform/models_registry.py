@@ -12,6 +12,11 @@ MODEL_MODULES = (
     "ihis.platform.outbox",
     "ihis.integrations.sms.models",
     "ihis.integrations.realname.models",
+    "ihis.integrations.his.models",
+    "ihis.integrations.payment.models",
+    "ihis.scheduling.models",
+    "ihis.billing.models",
+    "ihis.registration.models",
 )
 
 
