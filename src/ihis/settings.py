@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     # Reviewing pharmacists: pharmacist title and 3 years of dispensing (DOMAIN §2).
     pharmacist_min_practice_years: int = 3
 
+    # Booking (DOMAIN §3): how far ahead sessions open; how long an unpaid bill holds a slot.
+    booking_window_days: int = Field(default=7, ge=1, le=90)
+    bill_hold_minutes: int = Field(default=15, ge=1)
+    # Follow-up eligibility (DOMAIN §1): look-back window and ICD-10 match granularity
+    # ("category" = 3-character category such as I10, "subcategory" = 4 characters, "full").
+    eligibility_lookback_days: int = Field(default=180, ge=1)
+    eligibility_icd_granularity: str = Field(default="category", pattern="^(category|subcategory|full)$")
+
     default_institution_code: str = "DEMO-HOSP"
     # Outside systems: "sandbox" serves simulators under /sandbox in this process.
     sandbox: bool = True
@@ -85,6 +93,23 @@ class Settings(BaseSettings):
     realname_api_url: str | None = None
     realname_api_key: SecretStr | None = None
     realname_api_secret: SecretStr | None = None
+    # HIS (FHIR R4). Sandbox default: this process's /sandbox/his/fhir.
+    his_fhir_url: str | None = None
+    his_api_token: SecretStr | None = None
+    # Payment channels (WeChat Pay API v3 shaped, Alipay shaped). Sandbox defaults are generated.
+    wechatpay_api_url: str | None = None
+    wechatpay_mch_id: str | None = None
+    wechatpay_app_id: str | None = None
+    wechatpay_api_v3_key: SecretStr | None = None
+    wechatpay_private_key_pem: SecretStr | None = None
+    wechatpay_cert_serial: str | None = None
+    wechatpay_platform_cert_pem: str | None = None
+    alipay_api_url: str | None = None
+    alipay_app_id: str | None = None
+    alipay_private_key_pem: SecretStr | None = None
+    alipay_public_key_pem: str | None = None
+    # Sandbox payment notify retry schedule multiplier (1.0 = the channel's real schedule).
+    payment_notify_retry_scale: float = Field(default=1.0, gt=0)
 
     # Jobs: Huey. Embedded default runs the consumer inside `ihis serve`.
     jobs_path: str = "./var/jobs.db"

@@ -54,6 +54,8 @@ class Permission(StrEnum):
     CONSENT_MANAGE = "consent.manage"
     PII_READ_FULL = "pii.read_full"
     SANDBOX_OUTBOX_READ = "sandbox.outbox_read"
+    SCHEDULE_MANAGE = "schedule.manage"
+    BILLING_READ = "billing.read"
     AUDIT_READ = "audit.read"
     AUDIT_EXPORT = "audit.export"
 
@@ -78,9 +80,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.STAFF_READ,
             Permission.CONSENT_MANAGE,
             Permission.SANDBOX_OUTBOX_READ,
+            Permission.SCHEDULE_MANAGE,
+            Permission.BILLING_READ,
         }
     ),
-    Role.FINANCE: frozenset({Permission.ORG_READ}),
+    Role.FINANCE: frozenset({Permission.ORG_READ, Permission.BILLING_READ}),
     Role.QUALITY: frozenset({Permission.ORG_READ, Permission.PROFILE_REVIEW, Permission.STAFF_READ}),
     Role.IT_ADMIN: frozenset(
         {
