@@ -86,11 +86,20 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ihis.identity.consent_api import router as consent_router
     from ihis.identity.patient_api import router as patient_router
     from ihis.identity.staff_api import router as staff_router
+    from ihis.notifications.api import router as notifications_router
     from ihis.organization.api import router as org_router
     from ihis.platform.health import router as health_router
 
     app.include_router(health_router)
-    for router in (auth_router, patient_router, consent_router, staff_router, org_router, audit_router):
+    for router in (
+        auth_router,
+        patient_router,
+        consent_router,
+        staff_router,
+        org_router,
+        audit_router,
+        notifications_router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     if settings.sandbox:
         from ihis.integrations.sandbox_api import router as simulators_router

@@ -108,6 +108,10 @@ class Settings(BaseSettings):
     alipay_app_id: str | None = None
     alipay_private_key_pem: SecretStr | None = None
     alipay_public_key_pem: str | None = None
+    # WeChat official account (template messages); unset = the channel is skipped and logged so.
+    wechat_mp_app_id: str | None = None
+    wechat_mp_app_secret: SecretStr | None = None
+    wechat_mp_api_url: str | None = None
     # Sandbox payment notify retry schedule multiplier (1.0 = the channel's real schedule).
     payment_notify_retry_scale: float = Field(default=1.0, gt=0)
 

@@ -55,6 +55,7 @@ class Permission(StrEnum):
     PII_READ_FULL = "pii.read_full"
     SANDBOX_OUTBOX_READ = "sandbox.outbox_read"
     SCHEDULE_MANAGE = "schedule.manage"
+    NOTIFICATION_MANAGE = "notification.manage"
     BILLING_READ = "billing.read"
     AUDIT_READ = "audit.read"
     AUDIT_EXPORT = "audit.export"
@@ -81,6 +82,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.CONSENT_MANAGE,
             Permission.SANDBOX_OUTBOX_READ,
             Permission.SCHEDULE_MANAGE,
+            Permission.NOTIFICATION_MANAGE,
             Permission.BILLING_READ,
         }
     ),

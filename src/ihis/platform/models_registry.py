@@ -17,6 +17,7 @@ MODEL_MODULES = (
     "ihis.scheduling.models",
     "ihis.billing.models",
     "ihis.registration.models",
+    "ihis.notifications.models",
 )
 
 

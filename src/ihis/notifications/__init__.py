@@ -1,0 +1,1 @@
+"""Notifications: message center, templates per event, SMS / WeChat delivery, scheduled reminders."""
