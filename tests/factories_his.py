@@ -14,8 +14,6 @@ from sqlalchemy.orm import Session
 
 from ihis.integrations.his.sandbox import SeedDiagnosis, SeedPatient, SeedVisit, seed_his_records
 
-__all__ = ["SeedPatient", "ensure_his_routes", "his_patient", "visit"]
-
 _seq = itertools.count(1)
 
 DISEASE_NAMES = {"I10": "高血压", "I11": "高血压性心脏病", "E11": "2型糖尿病", "J45": "哮喘"}

@@ -89,6 +89,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ihis.notifications.api import router as notifications_router
     from ihis.organization.api import router as org_router
     from ihis.platform.health import router as health_router
+    from ihis.registration.eligibility_api import router as eligibility_router
 
     app.include_router(health_router)
     for router in (
@@ -99,6 +100,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         org_router,
         audit_router,
         notifications_router,
+        eligibility_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     if settings.sandbox:

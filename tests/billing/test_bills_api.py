@@ -159,3 +159,7 @@ def test_staff_cannot_read_another_institutions_bill(
     elsewhere = make_bill(db, make_consented_patient(db, make_institution(db)))
     login_as(client, db, make_staff(db, make_institution(db), roles=["finance"]), settings)
     assert client.get(f"/api/v1/admin/bills/{elsewhere.id}").status_code == 404
+
+
+def test_an_anonymous_pay_with_a_bad_body_gets_401_not_422(anon: TestClient) -> None:
+    assert anon.post("/api/v1/me/bills/1/pay", json={}).status_code == 401

@@ -219,3 +219,16 @@ def test_a_stale_wechat_signature_is_refused(anon: TestClient, db: Session) -> N
     }
     assert anon.post(NOTIFY + "wechat", content=body, headers=headers).status_code == 400
     assert [json.loads(e.detail or "{}")["reason"] for e in _rejections(db)] == ["timestamp_out_of_window"]
+
+
+@pytest.mark.parametrize(
+    ("channel", "body", "status"),
+    [("wechat", b"not json", 400), ("wechat", b"", 400), ("alipay", b"%%%", 200), ("alipay", b"", 200)],
+)
+def test_a_malformed_notify_gets_the_failure_form(
+    anon: TestClient, db: Session, channel: str, body: bytes, status: int
+) -> None:
+    answer = anon.post(NOTIFY + channel, content=body, headers={"Content-Type": "application/octet-stream"})
+    assert answer.status_code == status
+    assert answer.text != "success"
+    assert len(_rejections(db)) == 1

@@ -109,3 +109,21 @@ def test_paying_twice_at_the_same_channel_reuses_the_channel_order(
     first = client.post(f"/api/v1/me/bills/{bill.id}/pay", json={"channel": "wechat"}).json()["cashier_url"]
     second = client.post(f"/api/v1/me/bills/{bill.id}/pay", json={"channel": "wechat"}).json()["cashier_url"]
     assert first == second
+
+
+def test_an_unavailable_channel_answers_502_and_marks_the_attempt_failed(
+    app,
+    client: TestClient,
+    db: Session,
+    settings: Settings,  # type: ignore[no-untyped-def]
+) -> None:
+    inst = make_institution(db)
+    patient = make_consented_patient(db, inst)
+    bill = make_bill(db, patient)
+    login_as(client, db, patient, settings)
+    app.state.settings = settings.model_copy(update={"wechatpay_api_url": "http://testserver/nowhere"})
+    answer = client.post(f"/api/v1/me/bills/{bill.id}/pay", json={"channel": "wechat"})
+    assert answer.status_code == 502 and answer.json()["code"] == "payment_channel_failed"
+    assert attempt_of(db, bill).status == "failed"
+    db.expire_all()
+    assert db.get(Bill, bill.id).status == "unpaid"  # type: ignore[union-attr]

@@ -99,3 +99,46 @@ def test_a_refund_of_another_institutions_bill_is_not_found(
     bill = _pay_at_cashier(client, db, settings, 5000)
     with pytest.raises(BillNotFound):
         request_refund(db, bill.id, 100, "test", institution_id=bill.institution_id + 999)
+
+
+def test_the_daily_statement_lists_the_payment_and_the_refund(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    from ihis.integrations.payment.channels import channel_client
+    from ihis.platform.clock import local_today
+    from ihis.platform.jobs import runtime
+    from tests.factories_billing import attempt_of
+
+    bill = _pay_at_cashier(client, db, settings, 4400)
+    request_refund(db, bill.id, 400, "部分退费", institution_id=bill.institution_id)
+    db.commit()
+    statement = channel_client("wechat", settings, runtime().http, db).download_statement(local_today())
+    out_trade_no = attempt_of(db, bill).out_trade_no
+    rows = [line for line in statement.splitlines() if f"`{out_trade_no}" in line]
+    assert len(rows) == 2
+    assert "`SUCCESS" in rows[0] and "`44.00" in rows[0]
+    assert "`REFUND" in rows[1] and "`4.00" in rows[1]
+
+
+def test_a_refund_whose_notify_was_lost_is_settled_by_the_refund_query(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from ihis.billing.maintenance import chase_refunds
+    from ihis.platform.clock import utcnow
+    from ihis.platform.jobs import runtime
+
+    bill = _pay_at_cashier(client, db, settings, 5000)
+    refund = request_refund(db, bill.id, 5000, "患者取消挂号", institution_id=bill.institution_id)
+    db.commit()
+    # As if the channel had answered PROCESSING and its REFUND.SUCCESS notify never arrived.
+    db.execute(update(Refund).where(Refund.id == refund.id).values(status="processing", succeeded_at=None))
+    db.execute(update(Bill).where(Bill.id == bill.id).values(status="refunding", refunded_fen=0))
+    db.commit()
+    assert chase_refunds(runtime(), utcnow()) == 0  # not overdue yet
+    assert chase_refunds(runtime(), utcnow() + dt.timedelta(minutes=6)) == 1
+    assert _bill(db, bill).status == "refunded"
+    assert db.get(Refund, refund.id, populate_existing=True).status == "succeeded"  # type: ignore[union-attr]

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ihis.integrations.his.client import DEV_TOKEN, SANDBOX_PATH, FhirHisClient, HisConfig
 from ihis.integrations.his.models import SandboxHisCondition, SandboxHisEncounter, SandboxHisPatient
 from ihis.integrations.his.protocol import ICD10_CN, ICD10_WHO, IDENTIFIER_SYSTEM, HisUnavailable
-from ihis.integrations.his.sandbox import OUTAGE_PREFIX, seed_his_records
+from ihis.integrations.his.sandbox import OUTAGE_PREFIX, SeedPatient, seed_his_records
 from ihis.platform import jobs
 from ihis.platform.clock import local_today
 from ihis.settings import Environment, Settings
@@ -213,8 +213,6 @@ def test_config_defaults_to_the_sandbox_only_in_sandbox_mode(settings: Settings)
 
 
 def test_seeding_is_idempotent(db: Session) -> None:
-    from tests.factories_his import SeedPatient
-
     record = SeedPatient("idem", _person(), "重复", (visit("v1", 5, "皮肤科", "L20"),))
     assert seed_his_records(db, [record]) == 3
     assert seed_his_records(db, [record]) == 0

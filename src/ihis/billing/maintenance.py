@@ -98,7 +98,11 @@ def _close_one(ctx: HandlerContext, bill_id: int, now: dt.datetime) -> bool:
                 client = channel_client(channel, ctx.settings, ctx.http, db)
             client.close(out_trade_no)
         except PaymentRejected:
-            trade = client.query(out_trade_no)  # refused because it was paid meanwhile
+            try:
+                trade = client.query(out_trade_no)  # refused because it was paid meanwhile
+            except PaymentError as exc:
+                log.warning("payment_query_failed", bill_id=bill_id, channel=channel, error_code=exc.code)
+                return False
             if trade.state == "paid":
                 with ctx.database.unit_of_work() as db:
                     apply_trade(db, channel, trade, "query")

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ihis.demo import data
+from ihis.demo.his_records import seed_demo_his_records
 from ihis.identity.models import UserAccount
 from ihis.integrations.realname.sandbox import seed_sandbox_identities
 from ihis.organization.models import (
@@ -36,6 +37,8 @@ def load(db: Session, inst: Institution, load: DemoLoad) -> None:
     _disclosure(db, inst, load)
     if seed_sandbox_identities(db, data.all_identities()):
         load.add("sandbox_identities")
+    if seed_demo_his_records(db):
+        load.add("sandbox_his_records")
 
 
 def _campus(db: Session, inst: Institution, c: data.Campus, load: DemoLoad) -> Campus:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from ihis.integrations.his.sandbox import router as his_router
 from ihis.integrations.realname.sandbox import router as realname_router
 from ihis.integrations.sms.sandbox import router as sms_router
 
 router = APIRouter()
 router.include_router(sms_router)
 router.include_router(realname_router)
+router.include_router(his_router)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ihis.integrations.payment.models import SandboxPaymentKey
 from ihis.integrations.payment.rsa import generate_private_pem, public_pem_of
 from ihis.platform.clock import utcnow
+from ihis.platform.db import on_commit
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,15 @@ def sandbox_credentials(db: Session, channel: str) -> SandboxCredentials:
         return cached
     with _lock:
         row = db.scalar(select(SandboxPaymentKey).where(SandboxPaymentKey.channel == channel))
+        inserted = None
         if row is None:
             insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
-            db.execute(
+            inserted = db.execute(
                 insert(SandboxPaymentKey)
                 .values(**_generated(channel))
                 .on_conflict_do_nothing(index_elements=["channel"])
-            )
+                .returning(SandboxPaymentKey.id)
+            ).scalar_one_or_none()
             row = db.scalars(select(SandboxPaymentKey).where(SandboxPaymentKey.channel == channel)).one()
         creds = SandboxCredentials(
             channel=channel,
@@ -84,5 +87,13 @@ def sandbox_credentials(db: Session, channel: str) -> SandboxCredentials:
             channel_serial=row.channel_serial,
             api_key=row.api_key,
         )
-        _cache[channel] = creds
+        if inserted is None:
+            _cache[channel] = creds
+        else:
+            # Our own row counts for every process only once committed; a rollback must not leave
+            # this process with keys nobody else has.
+            def remember() -> None:
+                _cache.setdefault(channel, creds)
+
+            on_commit(db, remember)
         return creds

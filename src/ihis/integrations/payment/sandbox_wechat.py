@@ -11,13 +11,14 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.orm import Session
 
-from ihis.integrations.payment import sandbox_orders, wechatpay
+from ihis.integrations.payment import rsa, sandbox_orders, wechatpay
 from ihis.integrations.payment.models import SandboxPaymentOrder, SandboxPaymentRefund
 from ihis.integrations.payment.sandbox_cashier import cashier_router
 from ihis.integrations.payment.sandbox_keys import SandboxCredentials, sandbox_credentials
@@ -71,17 +72,17 @@ def _authenticate(db: Session, request: Request, body: bytes) -> SandboxCredenti
         raise Refused(401, "SIGN_ERROR", "时间戳已过期")
     url = request.url.path.removeprefix(PREFIX) + (f"?{request.url.query}" if request.url.query else "")
     message = wechatpay.request_message(request.method, url, stamp, fields["nonce_str"], body.decode())
-    from ihis.integrations.payment import rsa
-
     if not rsa.verify(creds.merchant_public_pem, message, fields["signature"]):
         raise Refused(401, "SIGN_ERROR", "签名错误")
     return creds
 
 
-def _guarded(db: Session, request: Request, body: bytes, act: Any) -> Response:
+def _guarded(
+    db: Session, request: Request, body: bytes, act: Callable[[SandboxCredentials], Response]
+) -> Response:
     creds = sandbox_credentials(db, "wechat")
     try:
-        return act(_authenticate(db, request, body))  # type: ignore[no-any-return]
+        return act(_authenticate(db, request, body))
     except Refused as refused:
         return _answer(creds, refused.status, {"code": refused.code, "message": refused.message})
 
