@@ -82,6 +82,7 @@ class RequestContextMiddleware:
 
 def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ihis.auditing.api import router as audit_router
+    from ihis.billing.api import router as billing_router
     from ihis.identity.auth_api import router as auth_router
     from ihis.identity.consent_api import router as consent_router
     from ihis.identity.patient_api import router as patient_router
@@ -90,6 +91,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ihis.organization.api import router as org_router
     from ihis.platform.health import router as health_router
     from ihis.registration.eligibility_api import router as eligibility_router
+    from ihis.scheduling.api import router as scheduling_router
 
     app.include_router(health_router)
     for router in (
@@ -101,6 +103,8 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         audit_router,
         notifications_router,
         eligibility_router,
+        billing_router,
+        scheduling_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     if settings.sandbox:

@@ -38,13 +38,18 @@ class RefundNotAllowed(Conflict):
         )
 
 
-def request_refund(db: Session, bill_id: int, amount_fen: int, reason: str, *, institution_id: int) -> Refund:
-    """Start a refund of ``amount_fen`` (one at a time per bill); the channel is asked after commit."""
-    bill = db.scalar(
-        select(Bill)
-        .where(Bill.id == bill_id, Bill.institution_id == institution_id)
-        .execution_options(populate_existing=True)
-    )
+def request_refund(
+    db: Session, bill_id: int, amount_fen: int, reason: str, *, institution_id: int | None = None
+) -> Refund:
+    """Start a refund of ``amount_fen`` (one at a time per bill); the channel is asked after commit.
+
+    Callers pass the bill id of their own institution-scoped row; ``institution_id`` narrows the
+    lookup further (another institution's bill is then not found).
+    """
+    query = select(Bill).where(Bill.id == bill_id)
+    if institution_id is not None:
+        query = query.where(Bill.institution_id == institution_id)
+    bill = db.scalar(query.execution_options(populate_existing=True))
     if bill is None:
         raise BillNotFound()
     if not isinstance(amount_fen, int) or amount_fen <= 0 or amount_fen > bill.amount_fen - bill.refunded_fen:

@@ -8,6 +8,7 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from sqlalchemy.orm import Session
 
 from ihis.identity.access import Actor, Permission, Role, current_actor, require
 from ihis.organization.deps import PublicInstitution
@@ -52,7 +53,7 @@ def doctor_actor(request: Request) -> Actor:
 DoctorActor = Annotated[Actor, Depends(doctor_actor)]
 
 
-def _one(db: Db | ReadDb, session: ClinicSession) -> SessionOut:
+def _one(db: Session, session: ClinicSession) -> SessionOut:
     return service.session_outs(db, [session])[0]
 
 

@@ -4,6 +4,46 @@
  */
 
 export interface paths {
+    "/api/v1/admin/bills": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Admin Bills
+         * @description Bills of the institution with filters (finance, operations).
+         */
+        get: operations["admin_bills_api_v1_admin_bills_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/bills/{bill_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Admin Bill
+         * @description One bill of the institution with its refunds.
+         */
+        get: operations["admin_bill_api_v1_admin_bills__bill_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/campuses": {
         parameters: {
             query?: never;
@@ -146,6 +186,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/departments/{department_id}/eligibility-policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Policy
+         * @description A department's follow-up look-back window (the institution default unless overridden).
+         */
+        get: operations["get_policy_api_v1_admin_departments__department_id__eligibility_policy_get"];
+        /**
+         * Put Policy
+         * @description Set a department's look-back window and, optionally, the HIS department codes that count.
+         */
+        put: operations["put_policy_api_v1_admin_departments__department_id__eligibility_policy_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/departments/{department_id}/enable": {
         parameters: {
             query?: never;
@@ -197,6 +261,90 @@ export interface paths {
          * @description Write one disclosure item.
          */
         put: operations["set_disclosure_api_v1_admin_disclosure__key__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/notification-templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Templates
+         * @description The template in force for every event.
+         */
+        get: operations["list_templates_api_v1_admin_notification_templates_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/notification-templates/{event}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Template
+         * @description The template in force for an event, its variables and every saved version.
+         */
+        get: operations["get_template_api_v1_admin_notification_templates__event__get"];
+        /**
+         * Save Template
+         * @description Save a new version (variables checked; audited); 409 if ``expected_version`` is stale.
+         */
+        put: operations["save_template_api_v1_admin_notification_templates__event__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/notification-templates/{event}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview Template
+         * @description Render a draft (or the template in force) with sample variables.
+         */
+        post: operations["preview_template_api_v1_admin_notification_templates__event__preview_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/notifications/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Deliveries
+         * @description Deliveries of the institution, newest first; phone numbers and names masked.
+         */
+        get: operations["list_deliveries_api_v1_admin_notifications_deliveries_get"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -343,6 +491,302 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Sessions
+         * @description Create draft sessions from a file: all rows or none, with a row-by-row error report.
+         */
+        post: operations["import_sessions_api_v1_admin_scheduling_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/import-template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Import Template
+         * @description The xlsx template of the session import (columns in docs/scheduling.md).
+         */
+        get: operations["import_template_api_v1_admin_scheduling_import_template_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Sessions
+         * @description The calendar: sessions by department, doctor, date range, campus, mode and status.
+         */
+        get: operations["list_sessions_api_v1_admin_scheduling_sessions_get"];
+        put?: never;
+        /**
+         * Create Session
+         * @description Create one draft session.
+         */
+        post: operations["create_session_api_v1_admin_scheduling_sessions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Session
+         * @description One session.
+         */
+        get: operations["get_session_api_v1_admin_scheduling_sessions__session_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Edit Session
+         * @description Edit a session nobody has booked (409 once booked or if the version is stale).
+         */
+        patch: operations["edit_session_api_v1_admin_scheduling_sessions__session_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/sessions/{session_id}/add-slots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add Slots
+         * @description 加号: raise the capacity.
+         */
+        post: operations["add_slots_api_v1_admin_scheduling_sessions__session_id__add_slots_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/sessions/{session_id}/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Session Changes
+         * @description The temporary changes of a session, oldest first.
+         */
+        get: operations["session_changes_api_v1_admin_scheduling_sessions__session_id__changes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/sessions/{session_id}/publish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Publish
+         * @description draft -> published; the doctor is told.
+         */
+        post: operations["publish_api_v1_admin_scheduling_sessions__session_id__publish_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/sessions/{session_id}/shift": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Shift
+         * @description Move the session to other times of its day.
+         */
+        post: operations["shift_api_v1_admin_scheduling_sessions__session_id__shift_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/sessions/{session_id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop
+         * @description 停诊: stop the session; its registrations will be cancelled and refunded.
+         */
+        post: operations["stop_api_v1_admin_scheduling_sessions__session_id__stop_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/sessions/{session_id}/substitute": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Substitute
+         * @description 替诊: another doctor of the same department takes the session.
+         */
+        post: operations["substitute_api_v1_admin_scheduling_sessions__session_id__substitute_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/sessions/{session_id}/unpublish": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Unpublish
+         * @description published -> draft, only while nothing is booked.
+         */
+        post: operations["unpublish_api_v1_admin_scheduling_sessions__session_id__unpublish_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Templates
+         * @description Weekly templates.
+         */
+        get: operations["list_templates_api_v1_admin_scheduling_templates_get"];
+        put?: never;
+        /**
+         * Create Template
+         * @description A new weekly template.
+         */
+        post: operations["create_template_api_v1_admin_scheduling_templates_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/templates/generate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Generate
+         * @description Draft sessions from the templates for a date range (idempotent).
+         */
+        post: operations["generate_api_v1_admin_scheduling_templates_generate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/scheduling/templates/{template_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Update Template
+         * @description Replace a weekly template.
+         */
+        put: operations["update_template_api_v1_admin_scheduling_templates__template_id__put"];
+        post?: never;
+        /**
+         * Delete Template
+         * @description Remove a weekly template (generated sessions stay).
+         */
+        delete: operations["delete_template_api_v1_admin_scheduling_templates__template_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -954,6 +1398,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/bills": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Bills
+         * @description The patient's own bills, newest first.
+         */
+        get: operations["my_bills_api_v1_me_bills_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/bills/{bill_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Bill
+         * @description One own bill with its refunds, their progress and expected arrival.
+         */
+        get: operations["my_bill_api_v1_me_bills__bill_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/bills/{bill_id}/pay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pay Bill
+         * @description Prepay the own unpaid bill at the chosen channel; the patient goes on to ``cashier_url``.
+         */
+        post: operations["pay_bill_api_v1_me_bills__bill_id__pay_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/consent": {
         parameters: {
             query?: never;
@@ -972,6 +1476,170 @@ export interface paths {
          * @description Accept the version in force (409 if a newer version replaced the one the patient read).
          */
         post: operations["accept_consent_api_v1_me_consent_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/eligibility-checks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check Eligibility
+         * @description Ask the HIS whether a visitor may book an online follow-up in a department (DOMAIN §1).
+         */
+        post: operations["check_eligibility_api_v1_me_eligibility_checks_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/evidence": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Evidence
+         * @description The caller's uploaded records, newest first.
+         */
+        get: operations["list_evidence_api_v1_me_evidence_get"];
+        put?: never;
+        /**
+         * Upload Evidence
+         * @description Upload an earlier record; it waits for a doctor's confirmation (the same file again: 200).
+         */
+        post: operations["upload_evidence_api_v1_me_evidence_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/evidence/{upload_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Evidence
+         * @description One of the caller's uploaded records.
+         */
+        get: operations["get_evidence_api_v1_me_evidence__upload_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/evidence/{upload_id}/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Evidence File
+         * @description The uploaded file itself (shown inline, never cached).
+         */
+        get: operations["get_evidence_file_api_v1_me_evidence__upload_id__file_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List My Messages
+         * @description Own messages, unread first, newest first.
+         */
+        get: operations["list_my_messages_api_v1_me_messages_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/messages/read-all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Read All My Messages
+         * @description Mark every own message read.
+         */
+        post: operations["read_all_my_messages_api_v1_me_messages_read_all_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/messages/unread-count": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Unread Count
+         * @description How many own messages are unread (the badge).
+         */
+        get: operations["my_unread_count_api_v1_me_messages_unread_count_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/messages/{message_id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Read My Message
+         * @description Mark one own message read (404 for anyone else's).
+         */
+        post: operations["read_my_message_api_v1_me_messages__message_id__read_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1000,6 +1668,26 @@ export interface paths {
          * @description Change the display name.
          */
         patch: operations["patch_profile_api_v1_me_profile_patch"];
+        trace?: never;
+    };
+    "/api/v1/me/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Sessions
+         * @description The signed-in doctor's published and stopped sessions in a date range.
+         */
+        get: operations["my_sessions_api_v1_me_sessions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/me/staff-profile": {
@@ -1134,6 +1822,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/payments/notify/alipay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Alipay Notify
+         * @description Alipay async notify (public; authenticated by Alipay's RSA2 signature). Body ``success`` when taken.
+         */
+        post: operations["alipay_notify_api_v1_payments_notify_alipay_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/notify/wechat": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Wechat Notify
+         * @description WeChat Pay v3 notify (public; authenticated by the platform signature). 204 when taken.
+         */
+        post: operations["wechat_notify_api_v1_payments_notify_wechat_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/public/departments": {
         parameters: {
             query?: never;
@@ -1254,6 +1982,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/public/doctors/{user_id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Public Doctor Sessions
+         * @description A doctor page's next sessions (by the doctor's account id).
+         */
+        get: operations["public_doctor_sessions_api_v1_public_doctors__user_id__sessions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/public/institution": {
         parameters: {
             query?: never;
@@ -1266,6 +2014,26 @@ export interface paths {
          * @description The hospital: name, introduction, address, campuses and registered 诊疗科目.
          */
         get: operations["institution_api_v1_public_institution_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/public/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Public Sessions
+         * @description Sessions open for booking, soonest first (published, not started, inside the window).
+         */
+        get: operations["public_sessions_api_v1_public_sessions_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1318,6 +2086,13 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AddSlotsIn */
+        AddSlotsIn: {
+            /** Count */
+            count: number;
+            /** Reason */
+            reason: string;
+        };
         /**
          * AdminProfileIn
          * @description What the hospital manages for a profile (BJ 5.5.2.1 账户管理).
@@ -1421,6 +2196,101 @@ export interface components {
              */
             total: number;
         };
+        /** BillDetailOut */
+        BillDetailOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Channel */
+            channel: string | null;
+            /** Closed At */
+            closed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Paid At */
+            paid_at: string | null;
+            /** Reference Id */
+            reference_id: string;
+            /** Reference Type */
+            reference_type: string;
+            /** Refunded Fen */
+            refunded_fen: number;
+            /** Refunds */
+            refunds: components["schemas"]["RefundOut"][];
+            /** Status */
+            status: string;
+            /** Subject */
+            subject: string;
+            /** Visitor Id */
+            visitor_id: number | null;
+        };
+        /** BillOut */
+        BillOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Channel */
+            channel: string | null;
+            /** Closed At */
+            closed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Paid At */
+            paid_at: string | null;
+            /** Reference Id */
+            reference_id: string;
+            /** Reference Type */
+            reference_type: string;
+            /** Refunded Fen */
+            refunded_fen: number;
+            /** Status */
+            status: string;
+            /** Subject */
+            subject: string;
+            /** Visitor Id */
+            visitor_id: number | null;
+        };
+        /** BillPage */
+        BillPage: {
+            /** Items */
+            items: components["schemas"]["BillOut"][];
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+            /** Total */
+            total: number;
+        };
+        /** Body_import_sessions_api_v1_admin_scheduling_import_post */
+        Body_import_sessions_api_v1_admin_scheduling_import_post: {
+            /**
+             * File
+             * @description xlsx or csv, one session per row
+             */
+            file: string;
+        };
         /** Body_import_staff_api_v1_admin_staff_import_post */
         Body_import_staff_api_v1_admin_staff_import_post: {
             /**
@@ -1434,6 +2304,18 @@ export interface components {
             /** File */
             file: string;
             kind: components["schemas"]["DocumentKind"];
+        };
+        /** Body_upload_evidence_api_v1_me_evidence_post */
+        Body_upload_evidence_api_v1_me_evidence_post: {
+            /** Department Id */
+            department_id: number;
+            /**
+             * File
+             * @description PNG, JPEG or PDF of an earlier record
+             */
+            file: string;
+            /** Visitor Id */
+            visitor_id: number;
         };
         /** CampusIn */
         CampusIn: {
@@ -1461,6 +2343,11 @@ export interface components {
             name: string;
             /** Phone */
             phone: string | null;
+        };
+        /** CashierOut */
+        CashierOut: {
+            /** Cashier Url */
+            cashier_url: string;
         };
         /**
          * ChainStatusOut
@@ -1492,6 +2379,12 @@ export interface components {
             /** Seq */
             seq?: number | null;
         };
+        /**
+         * ChangeKind
+         * @description Temporary changes of a session (BJ 5.1.1.2: 停诊、替诊、加号), plus a time shift.
+         * @enum {string}
+         */
+        ChangeKind: "stop" | "substitute" | "add_slots" | "shift";
         /** CodeIn */
         CodeIn: {
             /** Code */
@@ -1586,6 +2479,54 @@ export interface components {
             /** Reviewer Name */
             reviewer_name: string | null;
         };
+        /** DeliveryOut */
+        DeliveryOut: {
+            /** Address */
+            address: string | null;
+            /** Attempts */
+            attempts: number;
+            /** Channel */
+            channel: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Event */
+            event: string;
+            /** Id */
+            id: number;
+            /** Last Error */
+            last_error: string | null;
+            /** Provider Ref */
+            provider_ref: string | null;
+            /** Recipient Account Id */
+            recipient_account_id: number;
+            /** Recipient Name */
+            recipient_name: string | null;
+            /** Sent At */
+            sent_at: string | null;
+            /** Status */
+            status: string;
+            /** Template Version */
+            template_version: number;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** DeliveryPage */
+        DeliveryPage: {
+            /** Items */
+            items: components["schemas"]["DeliveryOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
         /** DepartmentIn */
         DepartmentIn: {
             /** Campus Id */
@@ -1679,17 +2620,122 @@ export interface components {
              */
             uploaded_at: string;
         };
+        /** EligibilityCheckIn */
+        EligibilityCheckIn: {
+            /** Department Id */
+            department_id: number;
+            /**
+             * Tags
+             * @description ICD-10 prefixes, e.g. I10
+             */
+            tags?: string[];
+            /** Visitor Id */
+            visitor_id: number;
+        };
+        /** EligibilityCheckOut */
+        EligibilityCheckOut: {
+            /** Eligible */
+            eligible: boolean;
+            /** Evidence */
+            evidence: components["schemas"]["EvidenceItemOut"][];
+            /**
+             * Evidence Id
+             * @description stored evidence, to be named when booking
+             */
+            evidence_id: number | null;
+            /** Granularity */
+            granularity: string;
+            /** Lookback Days */
+            lookback_days: number;
+            /** Reasons */
+            reasons: components["schemas"]["ReasonOut"][];
+            /** Tags */
+            tags: string[];
+            /**
+             * Upload Allowed
+             * @default true
+             */
+            upload_allowed?: boolean;
+        };
+        /**
+         * Event
+         * @enum {string}
+         */
+        Event: "booking_confirmed" | "payment_succeeded" | "bill_closed" | "refund_progress" | "visit_reminder" | "session_stopped" | "session_substituted" | "doctor_shift_reminder" | "session_assigned";
+        /** EvidenceItemOut */
+        EvidenceItemOut: {
+            /** Department Name */
+            department_name: string | null;
+            /** His Condition Id */
+            his_condition_id: string;
+            /** His Encounter Id */
+            his_encounter_id: string;
+            /** His Patient Id */
+            his_patient_id: string;
+            /** Icd10 Code */
+            icd10_code: string;
+            /** Name */
+            name: string;
+            /**
+             * Recorded On
+             * Format: date
+             */
+            recorded_on: string;
+        };
+        /** EvidenceUploadOut */
+        EvidenceUploadOut: {
+            /** Content Type */
+            content_type: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Department Id */
+            department_id: number;
+            /** Filename */
+            filename: string | null;
+            /** Id */
+            id: number;
+            /** Registration Id */
+            registration_id: number | null;
+            /** Size Bytes */
+            size_bytes: number;
+            /** Status */
+            status: string;
+            /** Visitor Id */
+            visitor_id: number;
+        };
+        /** GenerateIn */
+        GenerateIn: {
+            /**
+             * Date From
+             * Format: date
+             */
+            date_from: string;
+            /**
+             * Date To
+             * Format: date
+             */
+            date_to: string;
+            /** Department Id */
+            department_id?: number | null;
+            /** Doctor Id */
+            doctor_id?: number | null;
+        };
+        /** GenerateOut */
+        GenerateOut: {
+            /** Created */
+            created: number;
+            /** Session Ids */
+            session_ids: number[];
+            /** Skipped */
+            skipped: number;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
-        };
-        /** ImportReportOut */
-        ImportReportOut: {
-            /** Count */
-            count: number;
-            /** Created */
-            created: components["schemas"]["ImportedStaffOut"][];
         };
         /** ImportedStaffOut */
         ImportedStaffOut: {
@@ -1716,6 +2762,15 @@ export interface components {
             id: number;
             /** Name */
             name: string;
+        };
+        /** LinkOut */
+        LinkOut: {
+            /** Id */
+            id: number;
+            /** Route */
+            route: string | null;
+            /** Type */
+            type: string;
         };
         /** LoginOut */
         LoginOut: {
@@ -1771,6 +2826,38 @@ export interface components {
             user_id: number;
             /** Watermark */
             watermark: string;
+        };
+        /** MessageOut */
+        MessageOut: {
+            /** Body */
+            body: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Event */
+            event: string;
+            /** Id */
+            id: number;
+            link: components["schemas"]["LinkOut"] | null;
+            /** Read At */
+            read_at: string | null;
+            /** Title */
+            title: string;
+        };
+        /** MessagePage */
+        MessagePage: {
+            /** Items */
+            items: components["schemas"]["MessageOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+            /** Unread */
+            unread: number;
         };
         /** MfaState */
         MfaState: {
@@ -1933,6 +3020,59 @@ export interface components {
             /** Phone */
             phone: string;
         };
+        /** PayIn */
+        PayIn: {
+            /**
+             * Channel
+             * @enum {string}
+             */
+            channel: "wechat" | "alipay";
+        };
+        /** PolicyIn */
+        PolicyIn: {
+            /** His Department Codes */
+            his_department_codes?: string[];
+            /** Lookback Days */
+            lookback_days: number;
+        };
+        /** PolicyOut */
+        PolicyOut: {
+            /** Default Lookback Days */
+            default_lookback_days: number;
+            /** Department Id */
+            department_id: number;
+            /** His Department Codes */
+            his_department_codes: string[];
+            /** Lookback Days */
+            lookback_days: number;
+        };
+        /** PreviewIn */
+        PreviewIn: {
+            template?: components["schemas"]["ihis__notifications__schemas__TemplateIn"] | null;
+            /** Variables */
+            variables?: {
+                [key: string]: string;
+            };
+        };
+        /** PreviewOut */
+        PreviewOut: {
+            /** Body */
+            body: string;
+            /** Sms Text */
+            sms_text: string | null;
+            /** Title */
+            title: string;
+            /** Variables */
+            variables: {
+                [key: string]: string;
+            };
+            /** Wechat Data */
+            wechat_data: {
+                [key: string]: string;
+            };
+            /** Wechat Template Id */
+            wechat_template_id: string | null;
+        };
         /**
          * Profession
          * @enum {string}
@@ -1960,6 +3100,18 @@ export interface components {
         ProfilePatchIn: {
             /** Display Name */
             display_name: string;
+        };
+        /** ProgressStep */
+        ProgressStep: {
+            /** At */
+            at: string | null;
+            /** Done */
+            done: boolean;
+            /**
+             * Step
+             * @enum {string}
+             */
+            step: "requested" | "accepted" | "arrived";
         };
         /** PublicCampus */
         PublicCampus: {
@@ -2124,12 +3276,82 @@ export interface components {
             /** Price Fen */
             price_fen: number;
         };
+        /** PublicSessionOut */
+        PublicSessionOut: {
+            /** Campus Id */
+            campus_id: number | null;
+            /** Campus Name */
+            campus_name: string | null;
+            /** Department Id */
+            department_id: number;
+            /** Department Name */
+            department_name: string;
+            /** Disease Tags */
+            disease_tags: string[];
+            /** Doctor Id */
+            doctor_id: number;
+            /** Doctor Name */
+            doctor_name: string;
+            /** Doctor Title */
+            doctor_title: string | null;
+            /**
+             * End At
+             * Format: date-time
+             */
+            end_at: string;
+            /** Id */
+            id: number;
+            mode: components["schemas"]["ServiceMode"];
+            /** Price Fen */
+            price_fen: number;
+            /** Remaining */
+            remaining: number;
+            /**
+             * Service Date
+             * Format: date
+             */
+            service_date: string;
+            /**
+             * Start At
+             * Format: date-time
+             */
+            start_at: string;
+        };
+        /** PublicSessionPage */
+        PublicSessionPage: {
+            /** Items */
+            items: components["schemas"]["PublicSessionOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
         /** PublicSubject */
         PublicSubject: {
             /** Code */
             code: string;
             /** Name */
             name: string | null;
+        };
+        /** ReadAllOut */
+        ReadAllOut: {
+            /** Marked */
+            marked: number;
+            /** Unread */
+            unread: number;
+        };
+        /** ReasonOut */
+        ReasonOut: {
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
+            /** Message En */
+            message_en: string;
+            /** Message Zh */
+            message_zh: string;
         };
         /** RecoveryCodesOut */
         RecoveryCodesOut: {
@@ -2140,6 +3362,30 @@ export interface components {
             next: "mfa" | "enrol_mfa" | "change_password" | "done";
             /** Recovery Codes */
             recovery_codes: string[];
+        };
+        /** RefundOut */
+        RefundOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Channel */
+            channel: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Expected Arrival */
+            expected_arrival: string;
+            /** Id */
+            id: number;
+            /** Progress */
+            progress: components["schemas"]["ProgressStep"][];
+            /** Reason */
+            reason: string;
+            /** Status */
+            status: string;
+            /** Succeeded At */
+            succeeded_at: string | null;
         };
         /** RejectIn */
         RejectIn: {
@@ -2240,41 +3486,118 @@ export interface components {
              */
             updated_at: string;
         };
-        /** SessionOut */
-        SessionOut: {
-            /**
-             * Absolute Expires At
-             * Format: date-time
-             */
-            absolute_expires_at: string;
-            /** Channel */
-            channel: string;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /** Current */
-            current: boolean;
+        /** SessionChangeOut */
+        SessionChangeOut: {
+            /** Actor Id */
+            actor_id: number;
+            /** After */
+            after: {
+                [key: string]: unknown;
+            };
+            /** Before */
+            before: {
+                [key: string]: unknown;
+            };
             /** Id */
             id: number;
-            /** Ip */
-            ip: string | null;
+            kind: components["schemas"]["ChangeKind"];
             /**
-             * Last Seen At
+             * Occurred At
              * Format: date-time
              */
-            last_seen_at: string;
-            /** Live */
-            live: boolean;
-            /** Mfa Verified */
-            mfa_verified: boolean;
-            /** Revoked At */
-            revoked_at: string | null;
-            /** Revoked Reason */
-            revoked_reason: string | null;
-            /** User Agent */
-            user_agent: string | null;
+            occurred_at: string;
+            /** Reason */
+            reason: string;
+        };
+        /**
+         * SessionEditIn
+         * @description Edit of a session nobody has booked; ``version`` is the one the editor saw.
+         */
+        SessionEditIn: {
+            /** Campus Id */
+            campus_id?: number | null;
+            /** Capacity */
+            capacity?: number | null;
+            /** Disease Tags */
+            disease_tags?: string[] | null;
+            /** End Time */
+            end_time?: string | null;
+            /** Price Fen */
+            price_fen?: number | null;
+            /** Service Date */
+            service_date?: string | null;
+            /** Start Time */
+            start_time?: string | null;
+            /** Version */
+            version: number;
+        };
+        /**
+         * SessionIn
+         * @description One session, in hospital-local date and times.
+         */
+        SessionIn: {
+            /** Campus Id */
+            campus_id?: number | null;
+            /** Capacity */
+            capacity: number;
+            /** Department Id */
+            department_id?: number | null;
+            /**
+             * Disease Tags
+             * @default []
+             */
+            disease_tags?: string[];
+            /** Doctor Id */
+            doctor_id: number;
+            /**
+             * End Time
+             * Format: time
+             */
+            end_time: string;
+            mode: components["schemas"]["ServiceMode"];
+            /** Price Fen */
+            price_fen?: number | null;
+            /**
+             * Service Date
+             * Format: date
+             */
+            service_date: string;
+            /**
+             * Start Time
+             * Format: time
+             */
+            start_time: string;
+        };
+        /** SessionPage */
+        SessionPage: {
+            /** Items */
+            items: components["schemas"]["ihis__scheduling__schemas__SessionOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** Total */
+            total: number;
+        };
+        /**
+         * SessionStatus
+         * @enum {string}
+         */
+        SessionStatus: "draft" | "published" | "stopped";
+        /** ShiftIn */
+        ShiftIn: {
+            /**
+             * End Time
+             * Format: time
+             */
+            end_time: string;
+            /** Reason */
+            reason: string;
+            /**
+             * Start Time
+             * Format: time
+             */
+            start_time: string;
         };
         /** SmsCodeRequestIn */
         SmsCodeRequestIn: {
@@ -2583,6 +3906,11 @@ export interface components {
              */
             valid_until: string;
         };
+        /** StopIn */
+        StopIn: {
+            /** Reason */
+            reason: string;
+        };
         /** SubjectOut */
         SubjectOut: {
             /** Code */
@@ -2594,6 +3922,67 @@ export interface components {
             /** Registered */
             registered: boolean;
         };
+        /** SubstituteIn */
+        SubstituteIn: {
+            /** Doctor Id */
+            doctor_id: number;
+            /** Reason */
+            reason: string;
+        };
+        /** TemplateDetailOut */
+        TemplateDetailOut: {
+            /** Body */
+            body: string;
+            /** Default Body En */
+            default_body_en: string;
+            /** Default Title En */
+            default_title_en: string;
+            /** Event */
+            event: string;
+            /** History */
+            history: components["schemas"]["TemplateVersionOut"][];
+            /** Label */
+            label: string;
+            /** Sms Text */
+            sms_text: string | null;
+            /** Title */
+            title: string;
+            /** Updated At */
+            updated_at: string | null;
+            /** Updated By */
+            updated_by: number | null;
+            /** Variables */
+            variables: components["schemas"]["VariableOut"][];
+            /** Version */
+            version: number;
+            /** Wechat Fields */
+            wechat_fields: {
+                [key: string]: string;
+            };
+            /** Wechat Template Id */
+            wechat_template_id: string | null;
+        };
+        /** TemplateVersionOut */
+        TemplateVersionOut: {
+            /** Body */
+            body: string;
+            /** Created At */
+            created_at: string | null;
+            /** Created By */
+            created_by: number | null;
+            /** Sms Text */
+            sms_text: string | null;
+            /** Title */
+            title: string;
+            /** Version */
+            version: number;
+            /** Wechat Fields */
+            wechat_fields: {
+                [key: string]: string;
+            };
+            /** Wechat Template Id */
+            wechat_template_id: string | null;
+        };
         /** TotpEnrolmentOut */
         TotpEnrolmentOut: {
             /** Otpauth Uri */
@@ -2602,6 +3991,11 @@ export interface components {
             qr_png: string;
             /** Secret */
             secret: string;
+        };
+        /** UnreadCountOut */
+        UnreadCountOut: {
+            /** Unread */
+            unread: number;
         };
         /** ValidationError */
         ValidationError: {
@@ -2615,6 +4009,15 @@ export interface components {
             msg: string;
             /** Error Type */
             type: string;
+        };
+        /** VariableOut */
+        VariableOut: {
+            /** Label */
+            label: string;
+            /** Name */
+            name: string;
+            /** Required */
+            required: boolean;
         };
         /** VisitorIn */
         VisitorIn: {
@@ -2664,6 +4067,223 @@ export interface components {
             /** Verified At */
             verified_at: string | null;
         };
+        /** ImportReportOut */
+        ihis__identity__schemas_staff__ImportReportOut: {
+            /** Count */
+            count: number;
+            /** Created */
+            created: components["schemas"]["ImportedStaffOut"][];
+        };
+        /** SessionOut */
+        ihis__identity__schemas_staff__SessionOut: {
+            /**
+             * Absolute Expires At
+             * Format: date-time
+             */
+            absolute_expires_at: string;
+            /** Channel */
+            channel: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Current */
+            current: boolean;
+            /** Id */
+            id: number;
+            /** Ip */
+            ip: string | null;
+            /**
+             * Last Seen At
+             * Format: date-time
+             */
+            last_seen_at: string;
+            /** Live */
+            live: boolean;
+            /** Mfa Verified */
+            mfa_verified: boolean;
+            /** Revoked At */
+            revoked_at: string | null;
+            /** Revoked Reason */
+            revoked_reason: string | null;
+            /** User Agent */
+            user_agent: string | null;
+        };
+        /** TemplateIn */
+        ihis__notifications__schemas__TemplateIn: {
+            /** Body */
+            body: string;
+            /** Expected Version */
+            expected_version?: number | null;
+            /** Sms Text */
+            sms_text?: string | null;
+            /** Title */
+            title: string;
+            /** Wechat Fields */
+            wechat_fields?: {
+                [key: string]: string;
+            };
+            /** Wechat Template Id */
+            wechat_template_id?: string | null;
+        };
+        /** TemplateOut */
+        ihis__notifications__schemas__TemplateOut: {
+            /** Body */
+            body: string;
+            /** Default Body En */
+            default_body_en: string;
+            /** Default Title En */
+            default_title_en: string;
+            /** Event */
+            event: string;
+            /** Label */
+            label: string;
+            /** Sms Text */
+            sms_text: string | null;
+            /** Title */
+            title: string;
+            /** Updated At */
+            updated_at: string | null;
+            /** Updated By */
+            updated_by: number | null;
+            /** Variables */
+            variables: components["schemas"]["VariableOut"][];
+            /** Version */
+            version: number;
+            /** Wechat Fields */
+            wechat_fields: {
+                [key: string]: string;
+            };
+            /** Wechat Template Id */
+            wechat_template_id: string | null;
+        };
+        /** ImportReportOut */
+        ihis__scheduling__schemas__ImportReportOut: {
+            /** Created */
+            created: number;
+            /** Session Ids */
+            session_ids: number[];
+        };
+        /** SessionOut */
+        ihis__scheduling__schemas__SessionOut: {
+            /** Booked */
+            booked: number;
+            /** Campus Id */
+            campus_id: number | null;
+            /** Campus Name */
+            campus_name: string | null;
+            /** Capacity */
+            capacity: number;
+            /** Department Id */
+            department_id: number;
+            /** Department Name */
+            department_name: string;
+            /** Disease Tags */
+            disease_tags: string[];
+            /** Doctor Id */
+            doctor_id: number;
+            /** Doctor Name */
+            doctor_name: string;
+            /**
+             * End At
+             * Format: date-time
+             */
+            end_at: string;
+            /** Id */
+            id: number;
+            mode: components["schemas"]["ServiceMode"];
+            /** Price Fen */
+            price_fen: number;
+            /** Published At */
+            published_at: string | null;
+            /** Remaining */
+            remaining: number;
+            /**
+             * Service Date
+             * Format: date
+             */
+            service_date: string;
+            /**
+             * Start At
+             * Format: date-time
+             */
+            start_at: string;
+            status: components["schemas"]["SessionStatus"];
+            /** Substituted From Id */
+            substituted_from_id: number | null;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Version */
+            version: number;
+        };
+        /** TemplateIn */
+        ihis__scheduling__schemas__TemplateIn: {
+            /** Campus Id */
+            campus_id?: number | null;
+            /** Capacity */
+            capacity: number;
+            /** Department Id */
+            department_id?: number | null;
+            /**
+             * Disease Tags
+             * @default []
+             */
+            disease_tags?: string[];
+            /** Doctor Id */
+            doctor_id: number;
+            /**
+             * End Time
+             * Format: time
+             */
+            end_time: string;
+            mode: components["schemas"]["ServiceMode"];
+            /** Price Fen */
+            price_fen?: number | null;
+            /**
+             * Start Time
+             * Format: time
+             */
+            start_time: string;
+            /**
+             * Weekday
+             * @description ISO weekday: Monday 1 .. Sunday 7
+             */
+            weekday: number;
+        };
+        /** TemplateOut */
+        ihis__scheduling__schemas__TemplateOut: {
+            /** Campus Id */
+            campus_id: number | null;
+            /** Capacity */
+            capacity: number;
+            /** Department Id */
+            department_id: number;
+            /** Disease Tags */
+            disease_tags: string[];
+            /** Doctor Id */
+            doctor_id: number;
+            /**
+             * End Time
+             * Format: time
+             */
+            end_time: string;
+            /** Id */
+            id: number;
+            mode: components["schemas"]["ServiceMode"];
+            /** Price Fen */
+            price_fen: number | null;
+            /**
+             * Start Time
+             * Format: time
+             */
+            start_time: string;
+            /** Weekday */
+            weekday: number;
+        };
     };
     responses: never;
     parameters: never;
@@ -2673,6 +4293,74 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    admin_bills_api_v1_admin_bills_get: {
+        parameters: {
+            query?: {
+                status?: ("unpaid" | "paid" | "refunding" | "refunded" | "partially_refunded" | "closed") | null;
+                kind?: ("registration" | "drug" | "other") | null;
+                channel?: ("wechat" | "alipay") | null;
+                created_from?: string | null;
+                created_to?: string | null;
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    admin_bill_api_v1_admin_bills__bill_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bill_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_campuses_api_v1_admin_campuses_get: {
         parameters: {
             query?: never;
@@ -3065,6 +4753,72 @@ export interface operations {
             };
         };
     };
+    get_policy_api_v1_admin_departments__department_id__eligibility_policy_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                department_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_policy_api_v1_admin_departments__department_id__eligibility_policy_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                department_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PolicyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PolicyOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     enable_department_api_v1_admin_departments__department_id__enable_post: {
         parameters: {
             query?: never;
@@ -3169,6 +4923,168 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DisclosureOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_templates_api_v1_admin_notification_templates_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__notifications__schemas__TemplateOut"][];
+                };
+            };
+        };
+    };
+    get_template_api_v1_admin_notification_templates__event__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    save_template_api_v1_admin_notification_templates__event__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ihis__notifications__schemas__TemplateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TemplateDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_template_api_v1_admin_notification_templates__event__preview_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                event: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PreviewIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PreviewOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_deliveries_api_v1_admin_notifications_deliveries_get: {
+        parameters: {
+            query?: {
+                event?: components["schemas"]["Event"] | null;
+                channel?: ("sms" | "wechat") | null;
+                status?: ("pending" | "sending" | "retrying" | "sent" | "failed" | "skipped") | null;
+                /** @description recipient account id */
+                recipient?: number | null;
+                /** @description first day (hospital time) */
+                date_from?: string | null;
+                /** @description last day, inclusive (hospital time) */
+                date_to?: string | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeliveryPage"];
                 };
             };
             /** @description Validation Error */
@@ -3446,6 +5362,590 @@ export interface operations {
             };
         };
     };
+    import_sessions_api_v1_admin_scheduling_import_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_import_sessions_api_v1_admin_scheduling_import_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__ImportReportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_template_api_v1_admin_scheduling_import_template_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_sessions_api_v1_admin_scheduling_sessions_get: {
+        parameters: {
+            query?: {
+                date_from?: string | null;
+                date_to?: string | null;
+                department_id?: number | null;
+                doctor_id?: number | null;
+                campus_id?: number | null;
+                mode?: components["schemas"]["ServiceMode"] | null;
+                status?: components["schemas"]["SessionStatus"] | null;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_session_api_v1_admin_scheduling_sessions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__SessionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_session_api_v1_admin_scheduling_sessions__session_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__SessionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    edit_session_api_v1_admin_scheduling_sessions__session_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionEditIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__SessionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    add_slots_api_v1_admin_scheduling_sessions__session_id__add_slots_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddSlotsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__SessionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    session_changes_api_v1_admin_scheduling_sessions__session_id__changes_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionChangeOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    publish_api_v1_admin_scheduling_sessions__session_id__publish_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__SessionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    shift_api_v1_admin_scheduling_sessions__session_id__shift_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ShiftIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__SessionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    stop_api_v1_admin_scheduling_sessions__session_id__stop_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StopIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__SessionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    substitute_api_v1_admin_scheduling_sessions__session_id__substitute_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubstituteIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__SessionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    unpublish_api_v1_admin_scheduling_sessions__session_id__unpublish_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__SessionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_templates_api_v1_admin_scheduling_templates_get: {
+        parameters: {
+            query?: {
+                doctor_id?: number | null;
+                department_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__TemplateOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_template_api_v1_admin_scheduling_templates_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ihis__scheduling__schemas__TemplateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__TemplateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    generate_api_v1_admin_scheduling_templates_generate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GenerateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GenerateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_template_api_v1_admin_scheduling_templates__template_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ihis__scheduling__schemas__TemplateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__TemplateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_template_api_v1_admin_scheduling_templates__template_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     list_prices_api_v1_admin_service_prices_get: {
         parameters: {
             query?: never;
@@ -3650,7 +6150,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ImportReportOut"];
+                    "application/json": components["schemas"]["ihis__identity__schemas_staff__ImportReportOut"];
                 };
             };
             /** @description Validation Error */
@@ -3860,7 +6360,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["SessionOut"][];
+                    "application/json": components["schemas"]["ihis__identity__schemas_staff__SessionOut"][];
                 };
             };
             /** @description Validation Error */
@@ -4421,6 +6921,104 @@ export interface operations {
             };
         };
     };
+    my_bills_api_v1_me_bills_get: {
+        parameters: {
+            query?: {
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    my_bill_api_v1_me_bills__bill_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bill_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BillDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    pay_bill_api_v1_me_bills__bill_id__pay_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                bill_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PayIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CashierOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_my_consent_api_v1_me_consent_get: {
         parameters: {
             query?: never;
@@ -4474,6 +7072,256 @@ export interface operations {
             };
         };
     };
+    check_eligibility_api_v1_me_eligibility_checks_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EligibilityCheckIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EligibilityCheckOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_evidence_api_v1_me_evidence_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvidenceUploadOut"][];
+                };
+            };
+        };
+    };
+    upload_evidence_api_v1_me_evidence_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_upload_evidence_api_v1_me_evidence_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvidenceUploadOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_evidence_api_v1_me_evidence__upload_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EvidenceUploadOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_evidence_file_api_v1_me_evidence__upload_id__file_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_my_messages_api_v1_me_messages_get: {
+        parameters: {
+            query?: {
+                unread_only?: boolean;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessagePage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    read_all_my_messages_api_v1_me_messages_read_all_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReadAllOut"];
+                };
+            };
+        };
+    };
+    my_unread_count_api_v1_me_messages_unread_count_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnreadCountOut"];
+                };
+            };
+        };
+    };
+    read_my_message_api_v1_me_messages__message_id__read_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                message_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_profile_api_v1_me_profile_get: {
         parameters: {
             query?: never;
@@ -4514,6 +7362,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProfileOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    my_sessions_api_v1_me_sessions_get: {
+        parameters: {
+            query?: {
+                date_from?: string | null;
+                date_to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__scheduling__schemas__SessionOut"][];
                 };
             };
             /** @description Validation Error */
@@ -4775,6 +7655,44 @@ export interface operations {
             };
         };
     };
+    alipay_notify_api_v1_payments_notify_alipay_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
+    wechat_notify_api_v1_payments_notify_wechat_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     departments_api_v1_public_departments_get: {
         parameters: {
             query?: {
@@ -4955,6 +7873,39 @@ export interface operations {
             };
         };
     };
+    public_doctor_sessions_api_v1_public_doctors__user_id__sessions_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicSessionPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     institution_api_v1_public_institution_get: {
         parameters: {
             query?: never;
@@ -4971,6 +7922,46 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PublicInstitution"];
+                };
+            };
+        };
+    };
+    public_sessions_api_v1_public_sessions_get: {
+        parameters: {
+            query?: {
+                department_id?: number | null;
+                doctor_id?: number | null;
+                date_from?: string | null;
+                date_to?: string | null;
+                mode?: components["schemas"]["ServiceMode"] | null;
+                max_price_fen?: number | null;
+                campus_id?: number | null;
+                available_only?: boolean;
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicSessionPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
