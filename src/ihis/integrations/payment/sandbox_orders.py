@@ -211,8 +211,9 @@ def statement_rows(
             .order_by(SandboxPaymentOrder.paid_at)
         )
     )
-    refunds = list(
-        db.execute(
+    refunds = [
+        (refund, order)
+        for refund, order in db.execute(
             select(SandboxPaymentRefund, SandboxPaymentOrder)
             .join(SandboxPaymentOrder, SandboxPaymentOrder.id == SandboxPaymentRefund.order_id)
             .where(
@@ -222,6 +223,6 @@ def statement_rows(
                 SandboxPaymentRefund.succeeded_at < end,
             )
             .order_by(SandboxPaymentRefund.succeeded_at)
-        ).tuples()
-    )
+        )
+    ]
     return orders, refunds
