@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    def public_url(self, path: str) -> str:
+        """An absolute URL of this deployment (callbacks, sandbox endpoints, download links)."""
+        return self.public_base_url.rstrip("/") + path
+
     def pool_size(self) -> int:
         return self.db_pool_size or max(5, (os.cpu_count() or 2) * 4)
 

@@ -52,7 +52,7 @@ def pay_bill(
 ) -> CashierOut:
     """Prepay the own unpaid bill at the chosen channel; the patient goes on to ``cashier_url``."""
     database: Database = request.app.state.db
-    return_url = f"{settings.public_base_url.rstrip('/')}/app/bills/{bill_id}"
+    return_url = settings.public_url(f"/app/bills/{bill_id}")
     url = payments.start_payment(
         database, settings, jobs.runtime().http, actor, bill_id, body.channel, return_url
     )

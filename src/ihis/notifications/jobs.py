@@ -39,7 +39,7 @@ def channel_for(ctx: outbox.HandlerContext, name: str) -> NotificationChannel:
     if name == service.SMS:
         return SmsChannel(ctx.http, ctx.settings)
     if name == service.WECHAT:
-        link_base = ctx.settings.public_base_url.rstrip("/") + PATIENT_APP_PATH
+        link_base = ctx.settings.public_url(PATIENT_APP_PATH)
         return WeChatTemplateChannel(ctx.http, WeChatConfig.from_settings(ctx.settings), link_base=link_base)
     raise ValueError(f"no external channel {name!r}")
 

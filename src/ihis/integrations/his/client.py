@@ -50,7 +50,7 @@ class HisConfig:
         base = settings.his_fhir_url
         token = settings.his_api_token.get_secret_value() if settings.his_api_token else None
         if settings.sandbox:
-            base = base or settings.public_base_url.rstrip("/") + SANDBOX_PATH
+            base = base or settings.public_url(SANDBOX_PATH)
             token = token or DEV_TOKEN
         if not base or not token:
             raise HisUnavailable("not_configured")

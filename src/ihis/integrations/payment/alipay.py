@@ -76,7 +76,7 @@ class AlipayConfig:
 
             creds = sandbox_credentials(db, "alipay")
             defaults = {
-                "gateway_url": s.public_base_url.rstrip("/") + SANDBOX_PATH + "/gateway.do",
+                "gateway_url": s.public_url(SANDBOX_PATH + "/gateway.do"),
                 "app_id": creds.app_id,
                 "private_key_pem": creds.merchant_private_pem,
                 "alipay_public_pem": creds.channel_public_pem,
@@ -89,7 +89,7 @@ class AlipayConfig:
             app_id=str(values["app_id"]),
             private_key_pem=str(values["private_key_pem"]),
             alipay_public_pem=str(values["alipay_public_pem"]),
-            notify_url=s.public_base_url.rstrip("/") + NOTIFY_PATH,
+            notify_url=s.public_url(NOTIFY_PATH),
         )
 
 

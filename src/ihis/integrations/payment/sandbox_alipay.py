@@ -222,9 +222,7 @@ def _bill_url(
     day = parse_day(str(biz.get("bill_date", "")))
     if day is None or biz.get("bill_type") != "trade":
         return _error("40004", "Business Failed", "isp.bill_not_exist", "账单不存在")
-    url = (
-        f"{settings.public_base_url.rstrip('/')}{PREFIX}/bill/{day.isoformat()}?token={secrets.token_hex(8)}"
-    )
+    url = f"{settings.public_url(PREFIX)}/bill/{day.isoformat()}?token={secrets.token_hex(8)}"
     return {"code": "10000", "msg": "Success", "bill_download_url": url}
 
 

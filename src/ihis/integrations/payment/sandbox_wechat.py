@@ -205,7 +205,7 @@ def _prepay(db: Session, settings: Settings, creds: SandboxCredentials, body: by
         raise Refused(400, "ORDERPAID", "该订单已支付")
     if order.amount_fen != amount:
         raise Refused(400, "OUT_TRADE_NO_USED", "商户订单号重复")
-    base = settings.public_base_url.rstrip("/") + PREFIX
+    base = settings.public_url(PREFIX)
     h5_url = (
         f"{base}/cashier/{order.prepay_id}?prepay_id={order.prepay_id}&package={secrets.randbelow(10**10)}"
     )
@@ -312,7 +312,7 @@ def trade_bill(
         if text is None:
             raise Refused(400, "PARAM_ERROR", "bill_date 格式应为 yyyy-MM-DD")
         digest = hashlib.sha1(text.encode()).hexdigest()  # noqa: S324 - WeChat's documented hash
-        url = f"{settings.public_base_url.rstrip('/')}{PREFIX}/v3/billdownload/file?token={bill_date}"
+        url = f"{settings.public_url(PREFIX)}/v3/billdownload/file?token={bill_date}"
         return _answer(creds, 200, {"hash_type": "SHA1", "hash_value": digest, "download_url": url})
 
     return _guarded(db, request, body, act)

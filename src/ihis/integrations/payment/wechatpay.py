@@ -139,7 +139,7 @@ class WechatPayConfig:
 
             creds = sandbox_credentials(db, "wechat")
             defaults = {
-                "api_url": s.public_base_url.rstrip("/") + SANDBOX_PATH,
+                "api_url": s.public_url(SANDBOX_PATH),
                 "mch_id": creds.merchant_id,
                 "app_id": creds.app_id,
                 "api_v3_key": creds.api_key,
@@ -153,7 +153,7 @@ class WechatPayConfig:
         if missing:
             raise PaymentUnavailable("not_configured")
         values["api_url"] = str(values["api_url"]).rstrip("/")
-        return cls(**values, notify_url=s.public_base_url.rstrip("/") + NOTIFY_PATH)
+        return cls(**values, notify_url=s.public_url(NOTIFY_PATH))
 
 
 def _public_pem(pem: str | None) -> str | None:

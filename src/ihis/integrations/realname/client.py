@@ -44,7 +44,7 @@ class RealNameConfig:
         key = settings.realname_api_key.get_secret_value() if settings.realname_api_key else None
         secret = settings.realname_api_secret.get_secret_value() if settings.realname_api_secret else None
         if settings.sandbox:
-            endpoint = endpoint or settings.public_base_url.rstrip("/") + SANDBOX_PATH
+            endpoint = endpoint or settings.public_url(SANDBOX_PATH)
             key = key or DEV_APP_KEY
             secret = secret or DEV_APP_SECRET
         if not endpoint or not key or not secret:

@@ -53,12 +53,12 @@ class SmsConfig:
         key_id = settings.sms_api_key.get_secret_value() if settings.sms_api_key else None
         secret = settings.sms_api_secret.get_secret_value() if settings.sms_api_secret else None
         if settings.sandbox:
-            endpoint = endpoint or settings.public_base_url.rstrip("/") + SANDBOX_PATH
+            endpoint = endpoint or settings.public_url(SANDBOX_PATH)
             key_id = key_id or DEV_ACCESS_KEY_ID
             secret = secret or DEV_ACCESS_KEY_SECRET
         if not endpoint or not key_id or not secret:
             raise SmsNotConfigured("NotConfigured")
-        sign_name = str(getattr(settings, "sms_sign_name", None) or DEFAULT_SIGN_NAME)
+        sign_name = settings.sms_sign_name or DEFAULT_SIGN_NAME
         return cls(
             endpoint=endpoint.rstrip("/"), access_key_id=key_id, access_key_secret=secret, sign_name=sign_name
         )
