@@ -90,6 +90,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ihis.notifications.api import router as notifications_router
     from ihis.organization.api import router as org_router
     from ihis.platform.health import router as health_router
+    from ihis.registration.api import router as registration_router
     from ihis.registration.eligibility_api import router as eligibility_router
     from ihis.scheduling.api import router as scheduling_router
 
@@ -105,6 +106,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         eligibility_router,
         billing_router,
         scheduling_router,
+        registration_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     if settings.sandbox:

@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     # Booking (DOMAIN §3): how far ahead sessions open; how long an unpaid bill holds a slot.
     booking_window_days: int = Field(default=7, ge=1, le=90)
     bill_hold_minutes: int = Field(default=15, ge=1)
+    # Patients are reminded this long before their visit (DOMAIN §3, BJ 5.2.2).
+    visit_reminder_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    # No-shows (BJ 5.6.9): this many within the window blocks booking for ``booking_block_days``.
+    no_show_limit: int = Field(default=3, ge=1)
+    no_show_window_days: int = Field(default=90, ge=1)
+    booking_block_days: int = Field(default=90, ge=1)
+    # A HIS eligibility answer admits a booking for this long (the patient books right after).
+    eligibility_evidence_valid_hours: int = Field(default=24, ge=1)
     # Follow-up eligibility (DOMAIN §1): look-back window and ICD-10 match granularity
     # ("category" = 3-character category such as I10, "subcategory" = 4 characters, "full").
     eligibility_lookback_days: int = Field(default=180, ge=1)

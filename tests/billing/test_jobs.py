@@ -129,7 +129,7 @@ def test_unpaid_bills_past_expiry_are_closed_here_and_at_the_channel(
         db.scalar(
             select(func.count())
             .select_from(OutboxMessage)
-            .where(OutboxMessage.topic == "billing.bill_closed", OutboxMessage.key == f"bill-{bill.id}")
+            .where(OutboxMessage.topic == "billing.bill_closed.test", OutboxMessage.key == f"bill-{bill.id}")
         )
         == 1
     )

@@ -99,7 +99,9 @@ def test_ten_concurrent_replays_of_one_notify_change_state_once(
             db.scalar(
                 select(func.count())
                 .select_from(OutboxMessage)
-                .where(OutboxMessage.topic == "billing.bill_paid", OutboxMessage.key == f"bill-{stored.id}")
+                .where(
+                    OutboxMessage.topic == "billing.bill_paid.test", OutboxMessage.key == f"bill-{stored.id}"
+                )
             )
             == 1
         )

@@ -69,7 +69,7 @@ def test_patient_pays_at_the_sandbox_cashier_and_the_notify_marks_the_bill_paid(
         db.scalar(
             select(func.count())
             .select_from(OutboxMessage)
-            .where(OutboxMessage.topic == "billing.bill_paid", OutboxMessage.key == f"bill-{bill.id}")
+            .where(OutboxMessage.topic == "billing.bill_paid.test", OutboxMessage.key == f"bill-{bill.id}")
         )
         == 1
     )

@@ -47,7 +47,8 @@ def test_a_full_refund_settles_and_the_bill_is_refunded(
             select(func.count())
             .select_from(OutboxMessage)
             .where(
-                OutboxMessage.topic == "billing.refund_settled", OutboxMessage.key == f"refund-{refund.id}"
+                OutboxMessage.topic == "billing.refund_settled.test",
+                OutboxMessage.key == f"refund-{refund.id}",
             )
         )
         == 1

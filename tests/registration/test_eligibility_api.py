@@ -306,6 +306,8 @@ def test_operations_read_and_set_a_department_window(
         "lookback_days": 180,
         "his_department_codes": [],
         "default_lookback_days": 180,
+        "min_age_years": None,
+        "max_age_years": None,
     }
     saved = client.put(url, json={"lookback_days": 90, "his_department_codes": ["0304A"]})
     assert saved.status_code == 200
@@ -326,6 +328,12 @@ def test_policy_input_errors_name_the_field(client: TestClient, db: Session, set
     assert (zero.status_code, _problem_fields(zero)) == (422, ["body.lookback_days"])
     bad = client.put(url, json={"lookback_days": 30, "his_department_codes": ["a,b"]})
     assert (bad.status_code, _problem_fields(bad)) == (422, ["body.his_department_codes"])
+    inverted = client.put(url, json={"lookback_days": 30, "min_age_years": 18, "max_age_years": 14})
+    assert (inverted.status_code, _problem_fields(inverted)) == (422, ["body.max_age_years"])
+    negative = client.put(url, json={"lookback_days": 30, "min_age_years": -1})
+    assert (negative.status_code, _problem_fields(negative)) == (422, ["body.min_age_years"])
+    ok = client.put(url, json={"lookback_days": 30, "max_age_years": 14})
+    assert (ok.json()["min_age_years"], ok.json()["max_age_years"]) == (None, 14)
 
 
 def test_the_policy_is_for_operations_of_the_same_institution(

@@ -16,7 +16,7 @@ from ihis.billing import states
 from ihis.billing.models import Bill, PaymentAttempt, Refund
 from ihis.billing.payments import NOTIFY_OVERDUE, NotifyMismatch, apply_trade
 from ihis.billing.refunds import apply_refund_outcome
-from ihis.billing.service import BILL_CLOSED
+from ihis.billing.service import BILL_CLOSED, event_topic
 from ihis.integrations.payment.channels import channel_client
 from ihis.integrations.payment.protocol import PaymentError, PaymentRejected, PaymentUnavailable
 from ihis.platform import outbox
@@ -122,7 +122,7 @@ def _close_one(ctx: HandlerContext, bill_id: int, now: dt.datetime) -> bool:
         assert bill is not None
         outbox.emit(
             db,
-            BILL_CLOSED,
+            event_topic(BILL_CLOSED, bill.reference_type),
             {
                 "bill_id": bill.id,
                 "institution_id": bill.institution_id,

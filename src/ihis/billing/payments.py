@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from ihis.billing import states
 from ihis.billing.models import Bill, ChannelTransaction, PaymentAttempt
-from ihis.billing.service import BILL_PAID, readable_bill
+from ihis.billing.service import BILL_PAID, event_topic, readable_bill
 from ihis.identity.access import Actor
 from ihis.integrations.payment.channels import channel_client
 from ihis.integrations.payment.protocol import Answer, NotifyRejected, PaymentError, Trade
@@ -189,7 +189,7 @@ def apply_trade(db: Session, channel: str, trade: Trade, source: str) -> Applied
     assert bill is not None
     outbox.emit(
         db,
-        BILL_PAID,
+        event_topic(BILL_PAID, bill.reference_type),
         {
             "bill_id": bill.id,
             "institution_id": bill.institution_id,

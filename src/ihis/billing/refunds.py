@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ihis.billing import states
 from ihis.billing.models import Bill, PaymentAttempt, Refund
-from ihis.billing.service import REFUND_SETTLED, BillNotFound
+from ihis.billing.service import REFUND_SETTLED, BillNotFound, event_topic
 from ihis.integrations.payment.channels import channel_client
 from ihis.integrations.payment.protocol import EXPECTED_REFUND_ARRIVAL, PaymentRejected, RefundOutcome
 from ihis.platform import outbox
@@ -151,7 +151,7 @@ def settle_refund(db: Session, refund: Refund, outcome: RefundOutcome) -> bool:
     states.move_bill(db, bill.id, states.REFUNDING, target)
     outbox.emit(
         db,
-        REFUND_SETTLED,
+        event_topic(REFUND_SETTLED, bill.reference_type),
         {
             "bill_id": bill.id,
             "refund_id": refund.id,

@@ -1,8 +1,10 @@
 """Bills: what other domains call (create, pay, refund, progress) and what the patient/staff read.
 
 Other domains never import billing's tables: they call these functions with their own reference
-(``reference_type``/``reference_id``) and subscribe to billing's events (``billing.bill_paid``,
-``billing.bill_closed``, ``billing.refund_settled``) delivered through the outbox.
+(``reference_type``/``reference_id``) and subscribe to billing's events delivered through the
+outbox, one topic per reference type so that each domain owns its handler:
+``billing.bill_paid.<reference_type>``, ``billing.bill_closed.<reference_type>``,
+``billing.refund_settled.<reference_type>`` (e.g. ``billing.bill_paid.registration``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ihis.billing import policy, states
@@ -22,6 +24,11 @@ from ihis.platform.errors import InvalidInput, NotFound
 BILL_PAID = "billing.bill_paid"
 BILL_CLOSED = "billing.bill_closed"
 REFUND_SETTLED = "billing.refund_settled"
+
+
+def event_topic(event: str, reference_type: str) -> str:
+    """The outbox topic of a billing event about one kind of thing (``billing.bill_paid.registration``)."""
+    return f"{event}.{reference_type}"
 
 
 class BillNotFound(NotFound):
@@ -161,3 +168,16 @@ def refunds_of(db: Session, bill: Bill) -> list[Refund]:
 def refund_progress(db: Session, actor: Actor, bill_id: int) -> list[Refund]:
     """The refunds of a bill ``actor`` may read, with their state and expected arrival (BJ 5.4.2)."""
     return refunds_of(db, readable_bill(db, actor, bill_id))
+
+
+def expire_unpaid(db: Session, bill_id: int) -> bool:
+    """Bring an unpaid bill's deadline to now (its thing was cancelled): the close job closes it at the
+    channel on its next round. A payment that still arrives is applied and the owner refunds it."""
+    now = utcnow()
+    result = db.execute(
+        update(Bill)
+        .where(Bill.id == bill_id, Bill.status == states.UNPAID, Bill.expires_at > now)
+        .values(expires_at=now, version=Bill.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -31,6 +31,7 @@ class Event(StrEnum):
     VISIT_REMINDER = "visit_reminder"
     SESSION_STOPPED = "session_stopped"
     SESSION_SUBSTITUTED = "session_substituted"
+    SESSION_SHIFTED = "session_shifted"
     DOCTOR_SHIFT_REMINDER = "doctor_shift_reminder"
     SESSION_ASSIGNED = "session_assigned"
 
@@ -58,6 +59,7 @@ VARIABLE_LABELS: dict[str, str] = {
     "new_doctor_name": "替诊医生姓名",
     "department": "科室",
     "start_time": "开始时间",
+    "old_start_time": "原开始时间",
     "end_time": "结束时间",
     "service_mode": "服务方式",
     "queue_number": "排队号",
@@ -167,6 +169,19 @@ SPECS: dict[Event, EventSpec] = {
             "Doctor substituted",
             "{patient_name}, Dr {new_doctor_name} will see you at {start_time} instead of Dr "
             "{doctor_name}; you may cancel free of charge.",
+        ),
+        EventSpec(
+            Event.SESSION_SHIFTED,
+            "就诊时间调整",
+            (*_VISIT, "old_start_time"),
+            frozenset({"start_time"}),
+            "就诊时间调整",
+            "{patient_name}，{department}{doctor_name}医生的出诊时间由{old_start_time}调整为{start_time}。"
+            "如不方便，可在就诊开始前免费取消。",
+            "{patient_name}，您预约的{doctor_name}医生复诊时间调整为{start_time}，如不方便可免费取消。",
+            "Visit time changed",
+            "{patient_name}, Dr {doctor_name}'s session moved from {old_start_time} to {start_time}; you may "
+            "cancel free of charge.",
         ),
         EventSpec(
             Event.DOCTOR_SHIFT_REMINDER,

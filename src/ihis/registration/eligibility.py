@@ -90,6 +90,9 @@ class DepartmentRule:
     subject_code: str
     lookback_days: int
     his_department_codes: tuple[str, ...] = ()
+    # Booking age range of the department in whole years, inclusive (None: unbounded).
+    min_age_years: int | None = None
+    max_age_years: int | None = None
 
     def includes(self, encounter: HisEncounter) -> bool:
         """Whether a HIS visit took place in this department (explicit codes win over names)."""

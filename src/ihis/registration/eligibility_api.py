@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy.orm import Session
 
 from ihis.identity.access import Actor, Permission, require
 from ihis.identity.consent import ConsentedPatient
@@ -98,6 +99,7 @@ class EvidenceUploadOut(BaseModel):
     status: str
     registration_id: int | None
     created_at: dt.datetime
+    evidence_id: int | None = Field(default=None, description="Pass as evidence_id when booking")
 
 
 class PolicyIn(BaseModel):
@@ -105,6 +107,8 @@ class PolicyIn(BaseModel):
 
     lookback_days: int = Field(ge=1, le=3650)
     his_department_codes: list[str] = Field(default_factory=list, max_length=20)
+    min_age_years: int | None = Field(default=None, ge=0, le=150, description="Youngest bookable age")
+    max_age_years: int | None = Field(default=None, ge=0, le=150, description="Oldest bookable age")
 
     @field_validator("his_department_codes")
     @classmethod
@@ -121,6 +125,8 @@ class PolicyOut(BaseModel):
     lookback_days: int
     his_department_codes: list[str]
     default_lookback_days: int
+    min_age_years: int | None
+    max_age_years: int | None
 
 
 def _decision_out(lang: str, decision: Decision, evidence_id: int | None) -> EligibilityCheckOut:
@@ -222,20 +228,27 @@ def upload_evidence(
     )
     if not created:
         response.status_code = 200
-    return EvidenceUploadOut.model_validate(upload)
+    return _upload_outs(db, [upload])[0]
 
 
 @router.get("/me/evidence", response_model=list[EvidenceUploadOut])
 def list_evidence(actor: ConsentedPatient, db: ReadDb) -> list[EvidenceUploadOut]:
     """The caller's uploaded records, newest first."""
-    return [EvidenceUploadOut.model_validate(u) for u in evidence.list_uploads(db, actor)]
+    return _upload_outs(db, evidence.list_uploads(db, actor))
 
 
 @router.get("/me/evidence/{upload_id}", response_model=EvidenceUploadOut)
 def get_evidence(upload_id: int, actor: ConsentedPatient, db: ReadDb) -> EvidenceUploadOut:
     """One of the caller's uploaded records."""
     upload: EvidenceUpload = evidence.get_upload(db, actor, upload_id)
-    return EvidenceUploadOut.model_validate(upload)
+    return _upload_outs(db, [upload])[0]
+
+
+def _upload_outs(db: Session, uploads: list[EvidenceUpload]) -> list[EvidenceUploadOut]:
+    ids = evidence.evidence_ids_of_uploads(db, [u.id for u in uploads])
+    return [
+        EvidenceUploadOut.model_validate(u).model_copy(update={"evidence_id": ids.get(u.id)}) for u in uploads
+    ]
 
 
 @router.get("/me/evidence/{upload_id}/file", response_class=Response)
@@ -252,6 +265,8 @@ def _policy_out(rule: DepartmentRule, settings_default: int) -> PolicyOut:
         lookback_days=rule.lookback_days,
         his_department_codes=list(rule.his_department_codes),
         default_lookback_days=settings_default,
+        min_age_years=rule.min_age_years,
+        max_age_years=rule.max_age_years,
     )
 
 
@@ -274,5 +289,7 @@ def put_policy(
         settings,
         lookback_days=body.lookback_days,
         his_department_codes=tuple(body.his_department_codes),
+        min_age_years=body.min_age_years,
+        max_age_years=body.max_age_years,
     )
     return _policy_out(rule, settings.eligibility_lookback_days)

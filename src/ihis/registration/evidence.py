@@ -23,7 +23,7 @@ from ihis.integrations.his.protocol import HisGateway
 from ihis.organization.models import Department
 from ihis.platform import audit
 from ihis.platform.clock import utcnow
-from ihis.platform.errors import Conflict, NotFound
+from ihis.platform.errors import Conflict, InvalidInput, NotFound
 from ihis.platform.storage import JPEG, PDF, PNG, FileStorage, accept_upload
 from ihis.registration.eligibility import Decision, DepartmentRule, Granularity, HisHistory, normalize_code
 from ihis.registration.models import DepartmentEligibilityPolicy, EligibilityEvidence, EvidenceUpload
@@ -76,6 +76,8 @@ def department_rule(db: Session, dept: Department, settings: Settings) -> Depart
         subject_code=dept.subject_code,
         lookback_days=policy.lookback_days if policy else settings.eligibility_lookback_days,
         his_department_codes=_codes(policy.his_department_codes if policy else None),
+        min_age_years=policy.min_age_years if policy else None,
+        max_age_years=policy.max_age_years if policy else None,
     )
 
 
@@ -92,11 +94,23 @@ def set_policy(
     *,
     lookback_days: int,
     his_department_codes: tuple[str, ...],
+    min_age_years: int | None = None,
+    max_age_years: int | None = None,
 ) -> DepartmentRule:
-    """Set a department's look-back window (and HIS department codes); audited."""
+    """Set a department's look-back window, HIS department codes and age range; audited."""
     dept = _department(db, actor, department_id, enabled_only=False)
+    if min_age_years is not None and max_age_years is not None and min_age_years > max_age_years:
+        raise InvalidInput.field(
+            "body.max_age_years", "age_range_inverted", "最大年龄不能小于最小年龄", "Max age is below min age"
+        )
     codes = ",".join(his_department_codes) or None
-    values = {"lookback_days": lookback_days, "his_department_codes": codes, "updated_by": actor.user_id}
+    values = {
+        "lookback_days": lookback_days,
+        "his_department_codes": codes,
+        "min_age_years": min_age_years,
+        "max_age_years": max_age_years,
+        "updated_by": actor.user_id,
+    }
     changed = db.execute(
         update(DepartmentEligibilityPolicy)
         .where(DepartmentEligibilityPolicy.department_id == dept.id)
@@ -123,7 +137,11 @@ def set_policy(
         "eligibility_policy.set",
         resource_type="department",
         resource_id=dept.id,
-        detail={"lookback_days": lookback_days, "his_department_codes": list(his_department_codes)},
+        detail={
+            "lookback_days": lookback_days,
+            "his_department_codes": list(his_department_codes),
+            "age_range": [min_age_years, max_age_years],
+        },
     )
     return department_rule(db, dept, settings)
 
@@ -371,3 +389,15 @@ def _audit_read(db: Session, actor: Actor, row: EvidenceUpload) -> None:
         resource_id=row.id,
         patient_id=row.visitor_id,
     )
+
+
+def evidence_ids_of_uploads(db: Session, upload_ids: list[int]) -> dict[int, int]:
+    """The evidence row of each upload (what a booking names as ``evidence_id``)."""
+    if not upload_ids:
+        return {}
+    rows = db.execute(
+        select(EligibilityEvidence.upload_id, EligibilityEvidence.id).where(
+            EligibilityEvidence.upload_id.in_(upload_ids)
+        )
+    )
+    return {row[0]: row[1] for row in rows if row[0] is not None}

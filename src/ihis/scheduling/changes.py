@@ -29,10 +29,11 @@ from ihis.scheduling.service import (
     guarded_update,
 )
 
+# The changes that affect booked patients are announced (the registration domain subscribes);
+# added slots affect nobody booked: the change row and the audit entry record them.
 TOPICS: dict[ChangeKind, str] = {
     ChangeKind.STOP: "scheduling.session_stopped",
     ChangeKind.SUBSTITUTE: "scheduling.session_substituted",
-    ChangeKind.ADD_SLOTS: "scheduling.slots_added",
     ChangeKind.SHIFT: "scheduling.session_shifted",
 }
 
@@ -62,19 +63,9 @@ def _record(
     )
     db.add(change)
     db.flush()
-    outbox.emit(
-        db,
-        TOPICS[kind],
-        {
-            "session_id": session.id,
-            "institution_id": session.institution_id,
-            "kind": kind.value,
-            "reason": reason,
-            "change_id": change.id,
-            "doctor_id": session.doctor_id,
-        },
-        key=f"change:{change.id}",
-    )
+    topic = TOPICS.get(kind)
+    if topic is not None:
+        _announce(db, topic, session, change, reason)
     audit.record(
         db,
         actor.audit(),
@@ -84,6 +75,22 @@ def _record(
         detail={"change_id": change.id, "before": before, "after": after},
     )
     return change
+
+
+def _announce(db: Session, topic: str, session: ClinicSession, change: SessionChange, reason: str) -> None:
+    outbox.emit(
+        db,
+        topic,
+        {
+            "session_id": session.id,
+            "institution_id": session.institution_id,
+            "kind": change.kind,
+            "reason": reason,
+            "change_id": change.id,
+            "doctor_id": session.doctor_id,
+        },
+        key=f"change:{change.id}",
+    )
 
 
 def _not_ended(session: ClinicSession) -> None:

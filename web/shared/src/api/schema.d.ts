@@ -44,6 +44,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/booking-appeals/{appeal_id}/decide": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide Appeal
+         * @description Approve (lifts the block) or reject an appeal, with a note (audited).
+         */
+        post: operations["decide_appeal_api_v1_admin_booking_appeals__appeal_id__decide_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/booking-blocks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Admin Blocks
+         * @description The blacklist (爽约黑名单) with each block's pending appeal.
+         */
+        get: operations["admin_blocks_api_v1_admin_booking_blocks_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/booking-blocks/{block_id}/lift": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Lift Block
+         * @description Lift a block by hand, with a reason (audited).
+         */
+        post: operations["lift_block_api_v1_admin_booking_blocks__block_id__lift_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/campuses": {
         parameters: {
             query?: never;
@@ -468,6 +528,66 @@ export interface paths {
          * @description Profiles awaiting review, oldest submission first.
          */
         get: operations["review_queue_api_v1_admin_qualification_reviews_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/registrations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Admin Registrations
+         * @description Registrations of the institution with filters, newest first.
+         */
+        get: operations["admin_registrations_api_v1_admin_registrations_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/registrations/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Registrations
+         * @description The filtered registrations as a spreadsheet (names masked; audited).
+         */
+        get: operations["export_registrations_api_v1_admin_registrations_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/registrations/{registration_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Admin Registration
+         * @description One registration with its refunds.
+         */
+        get: operations["admin_registration_api_v1_admin_registrations__registration_id__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1458,6 +1578,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/booking-block": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Block
+         * @description Whether the caller may book, and their appeals.
+         */
+        get: operations["my_block_api_v1_me_booking_block_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/booking-block/appeal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Appeal
+         * @description Appeal the active block (operations review it).
+         */
+        post: operations["appeal_api_v1_me_booking_block_appeal_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/consent": {
         parameters: {
             query?: never;
@@ -1670,6 +1830,70 @@ export interface paths {
         patch: operations["patch_profile_api_v1_me_profile_patch"];
         trace?: never;
     };
+    "/api/v1/me/registrations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Registrations
+         * @description The caller's registrations, newest first.
+         */
+        get: operations["my_registrations_api_v1_me_registrations_get"];
+        put?: never;
+        /**
+         * Book
+         * @description Hold a slot and open the bill (pay it next at ``/me/bills/{bill_id}/pay``; DOMAIN §3).
+         */
+        post: operations["book_api_v1_me_registrations_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/registrations/{registration_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Registration
+         * @description One own registration with refund progress (anyone else's: 404).
+         */
+        get: operations["my_registration_api_v1_me_registrations__registration_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/registrations/{registration_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel
+         * @description Cancel before the visit starts; a paid fee is refunded by the original channel (BJ 5.1.3.1).
+         */
+        post: operations["cancel_api_v1_me_registrations__registration_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/sessions": {
         parameters: {
             query?: never;
@@ -1682,6 +1906,26 @@ export interface paths {
          * @description The signed-in doctor's published and stopped sessions in a date range.
          */
         get: operations["my_sessions_api_v1_me_sessions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/sessions/{session_id}/waiting-list": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Waiting List
+         * @description The doctor's own session: paid patients by queue number (BJ 5.2.1).
+         */
+        get: operations["waiting_list_api_v1_me_sessions__session_id__waiting_list_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2117,6 +2361,34 @@ export interface components {
             /** Title */
             title?: string | null;
         };
+        /** AppealIn */
+        AppealIn: {
+            /** Reason */
+            reason: string;
+        };
+        /** AppealOut */
+        AppealOut: {
+            /** Block Id */
+            block_id: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Decided At */
+            decided_at: string | null;
+            /** Decision Note */
+            decision_note: string | null;
+            /** Id */
+            id: number;
+            /** Reason */
+            reason: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending" | "approved" | "rejected";
+        };
         /** ApplicationLoginIn */
         ApplicationLoginIn: {
             /** Institution Code */
@@ -2283,6 +2555,82 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** BlockAdminOut */
+        BlockAdminOut: {
+            /** Account Id */
+            account_id: number;
+            /**
+             * Ends At
+             * Format: date-time
+             */
+            ends_at: string;
+            /** Id */
+            id: number;
+            /** Lift Reason */
+            lift_reason: string | null;
+            /** Lifted At */
+            lifted_at: string | null;
+            /** No Show Count */
+            no_show_count: number;
+            /** Patient Name Masked */
+            patient_name_masked: string | null;
+            pending_appeal: components["schemas"]["AppealOut"] | null;
+            /** Phone Masked */
+            phone_masked: string | null;
+            /**
+             * Reason
+             * @constant
+             */
+            reason: "no_show";
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "active" | "lifted" | "expired";
+        };
+        /** BlockOut */
+        BlockOut: {
+            /**
+             * Ends At
+             * Format: date-time
+             */
+            ends_at: string;
+            /** Id */
+            id: number;
+            /** Lift Reason */
+            lift_reason: string | null;
+            /** Lifted At */
+            lifted_at: string | null;
+            /** No Show Count */
+            no_show_count: number;
+            /**
+             * Reason
+             * @constant
+             */
+            reason: "no_show";
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "active" | "lifted" | "expired";
+        };
+        /** BlockPage */
+        BlockPage: {
+            /** Items */
+            items: components["schemas"]["BlockAdminOut"][];
+            /** Total */
+            total: number;
+        };
         /** Body_import_sessions_api_v1_admin_scheduling_import_post */
         Body_import_sessions_api_v1_admin_scheduling_import_post: {
             /**
@@ -2317,6 +2665,24 @@ export interface components {
             /** Visitor Id */
             visitor_id: number;
         };
+        /** BookingIn */
+        BookingIn: {
+            /**
+             * Evidence Id
+             * @description From an eligible check or an evidence upload
+             */
+            evidence_id: number;
+            /**
+             * Guardian Accompanied
+             * @description Required true for a visitor under 6 (a guardian comes along)
+             * @default false
+             */
+            guardian_accompanied?: boolean;
+            /** Session Id */
+            session_id: number;
+            /** Visitor Id */
+            visitor_id: number;
+        };
         /** CampusIn */
         CampusIn: {
             /** Address */
@@ -2343,6 +2709,11 @@ export interface components {
             name: string;
             /** Phone */
             phone: string | null;
+        };
+        /** CancelIn */
+        CancelIn: {
+            /** Reason */
+            reason?: string | null;
         };
         /** CashierOut */
         CashierOut: {
@@ -2463,6 +2834,13 @@ export interface components {
             /** Accepted At */
             accepted_at: string | null;
             document: components["schemas"]["ConsentDocumentOut"] | null;
+        };
+        /** DecideIn */
+        DecideIn: {
+            /** Approve */
+            approve: boolean;
+            /** Note */
+            note: string;
         };
         /** DecisionOut */
         DecisionOut: {
@@ -2661,7 +3039,19 @@ export interface components {
          * Event
          * @enum {string}
          */
-        Event: "booking_confirmed" | "payment_succeeded" | "bill_closed" | "refund_progress" | "visit_reminder" | "session_stopped" | "session_substituted" | "doctor_shift_reminder" | "session_assigned";
+        Event: "booking_confirmed" | "payment_succeeded" | "bill_closed" | "refund_progress" | "visit_reminder" | "session_stopped" | "session_substituted" | "session_shifted" | "doctor_shift_reminder" | "session_assigned";
+        /** EvidenceBrief */
+        EvidenceBrief: {
+            /** Id */
+            id: number;
+            /**
+             * Source
+             * @enum {string}
+             */
+            source: "his" | "upload";
+            /** Upload Status */
+            upload_status: string | null;
+        };
         /** EvidenceItemOut */
         EvidenceItemOut: {
             /** Department Name */
@@ -2693,6 +3083,11 @@ export interface components {
             created_at: string;
             /** Department Id */
             department_id: number;
+            /**
+             * Evidence Id
+             * @description Pass as evidence_id when booking
+             */
+            evidence_id?: number | null;
             /** Filename */
             filename: string | null;
             /** Id */
@@ -2762,6 +3157,11 @@ export interface components {
             id: number;
             /** Name */
             name: string;
+        };
+        /** LiftIn */
+        LiftIn: {
+            /** Reason */
+            reason: string;
         };
         /** LinkOut */
         LinkOut: {
@@ -2904,6 +3304,14 @@ export interface components {
             /** Price Fen */
             price_fen?: number | null;
         };
+        /** MyBlockOut */
+        MyBlockOut: {
+            /** Appeals */
+            appeals: components["schemas"]["AppealOut"][];
+            block: components["schemas"]["BlockOut"] | null;
+            /** Blocked */
+            blocked: boolean;
+        };
         /**
          * OwnProfileIn
          * @description A staff member's own profile; qualification fields are frozen while under review.
@@ -3034,6 +3442,16 @@ export interface components {
             his_department_codes?: string[];
             /** Lookback Days */
             lookback_days: number;
+            /**
+             * Max Age Years
+             * @description Oldest bookable age
+             */
+            max_age_years?: number | null;
+            /**
+             * Min Age Years
+             * @description Youngest bookable age
+             */
+            min_age_years?: number | null;
         };
         /** PolicyOut */
         PolicyOut: {
@@ -3045,6 +3463,10 @@ export interface components {
             his_department_codes: string[];
             /** Lookback Days */
             lookback_days: number;
+            /** Max Age Years */
+            max_age_years: number | null;
+            /** Min Age Years */
+            min_age_years: number | null;
         };
         /** PreviewIn */
         PreviewIn: {
@@ -3387,6 +3809,156 @@ export interface components {
             /** Succeeded At */
             succeeded_at: string | null;
         };
+        /** RegistrationAdminOut */
+        RegistrationAdminOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Bill Id */
+            bill_id: number | null;
+            /** Bill Status */
+            bill_status: string | null;
+            /** Can Cancel */
+            can_cancel: boolean;
+            /** Can Pay */
+            can_pay: boolean;
+            /** Cancel Kind */
+            cancel_kind: ("patient" | "session_stopped") | null;
+            /** Cancel Reason */
+            cancel_reason: string | null;
+            /** Cancelled At */
+            cancelled_at: string | null;
+            /** Confirmed At */
+            confirmed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            evidence: components["schemas"]["EvidenceBrief"];
+            /** Guardian Accompanied */
+            guardian_accompanied: boolean;
+            /** Id */
+            id: number;
+            /** Number */
+            number: string;
+            /** Patient Phone Masked */
+            patient_phone_masked: string | null;
+            /** Pay Deadline */
+            pay_deadline: string | null;
+            /** Queue Number */
+            queue_number: number | null;
+            session: components["schemas"]["SessionBrief"];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending_payment" | "confirmed" | "cancelled" | "closed" | "no_show";
+            visitor: components["schemas"]["VisitorBrief"];
+        };
+        /** RegistrationAdminPage */
+        RegistrationAdminPage: {
+            /** Items */
+            items: components["schemas"]["RegistrationAdminOut"][];
+            /** Total */
+            total: number;
+        };
+        /** RegistrationDetailOut */
+        RegistrationDetailOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Bill Id */
+            bill_id: number | null;
+            /** Bill Status */
+            bill_status: string | null;
+            /** Can Cancel */
+            can_cancel: boolean;
+            /** Can Pay */
+            can_pay: boolean;
+            /** Cancel Kind */
+            cancel_kind: ("patient" | "session_stopped") | null;
+            /** Cancel Reason */
+            cancel_reason: string | null;
+            /** Cancelled At */
+            cancelled_at: string | null;
+            /** Confirmed At */
+            confirmed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            evidence: components["schemas"]["EvidenceBrief"];
+            /** Guardian Accompanied */
+            guardian_accompanied: boolean;
+            /** Id */
+            id: number;
+            /** Number */
+            number: string;
+            /** Pay Deadline */
+            pay_deadline: string | null;
+            /** Queue Number */
+            queue_number: number | null;
+            /** Refunds */
+            refunds: components["schemas"]["RefundOut"][];
+            session: components["schemas"]["SessionBrief"];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending_payment" | "confirmed" | "cancelled" | "closed" | "no_show";
+            visitor: components["schemas"]["VisitorBrief"];
+        };
+        /** RegistrationOut */
+        RegistrationOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Bill Id */
+            bill_id: number | null;
+            /** Bill Status */
+            bill_status: string | null;
+            /** Can Cancel */
+            can_cancel: boolean;
+            /** Can Pay */
+            can_pay: boolean;
+            /** Cancel Kind */
+            cancel_kind: ("patient" | "session_stopped") | null;
+            /** Cancel Reason */
+            cancel_reason: string | null;
+            /** Cancelled At */
+            cancelled_at: string | null;
+            /** Confirmed At */
+            confirmed_at: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            evidence: components["schemas"]["EvidenceBrief"];
+            /** Guardian Accompanied */
+            guardian_accompanied: boolean;
+            /** Id */
+            id: number;
+            /** Number */
+            number: string;
+            /** Pay Deadline */
+            pay_deadline: string | null;
+            /** Queue Number */
+            queue_number: number | null;
+            session: components["schemas"]["SessionBrief"];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending_payment" | "confirmed" | "cancelled" | "closed" | "no_show";
+            visitor: components["schemas"]["VisitorBrief"];
+        };
+        /** RegistrationPage */
+        RegistrationPage: {
+            /** Items */
+            items: components["schemas"]["RegistrationOut"][];
+            /** Total */
+            total: number;
+        };
         /** RejectIn */
         RejectIn: {
             /**
@@ -3485,6 +4057,40 @@ export interface components {
              * Format: date-time
              */
             updated_at: string;
+        };
+        /** SessionBrief */
+        SessionBrief: {
+            /** Campus Name */
+            campus_name: string | null;
+            /** Department Id */
+            department_id: number;
+            /** Department Name */
+            department_name: string;
+            /** Doctor Id */
+            doctor_id: number;
+            /** Doctor Name */
+            doctor_name: string;
+            /**
+             * End At
+             * Format: date-time
+             */
+            end_at: string;
+            /** Id */
+            id: number;
+            /** Mode */
+            mode: string;
+            /**
+             * Original Doctor Name
+             * @description The doctor booked, when another one substitutes
+             */
+            original_doctor_name: string | null;
+            /**
+             * Start At
+             * Format: date-time
+             */
+            start_at: string;
+            /** Status */
+            status: string;
         };
         /** SessionChangeOut */
         SessionChangeOut: {
@@ -4019,6 +4625,15 @@ export interface components {
             /** Required */
             required: boolean;
         };
+        /** VisitorBrief */
+        VisitorBrief: {
+            /** Id */
+            id: number;
+            /** Name Masked */
+            name_masked: string;
+            /** Under Six */
+            under_six: boolean;
+        };
         /** VisitorIn */
         VisitorIn: {
             /** Id Number */
@@ -4066,6 +4681,30 @@ export interface components {
             under_six: boolean;
             /** Verified At */
             verified_at: string | null;
+        };
+        /** WaitingListEntry */
+        WaitingListEntry: {
+            /** Confirmed At */
+            confirmed_at: string | null;
+            /** Guardian Accompanied */
+            guardian_accompanied: boolean;
+            /** Number */
+            number: string;
+            /** Queue Number */
+            queue_number: number;
+            /** Registration Id */
+            registration_id: number;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "pending_payment" | "confirmed" | "cancelled" | "closed" | "no_show";
+            /** Visitor Age */
+            visitor_age: number;
+            /** Visitor Name */
+            visitor_name: string;
+            /** Visitor Sex */
+            visitor_sex: number;
         };
         /** ImportReportOut */
         ihis__identity__schemas_staff__ImportReportOut: {
@@ -4348,6 +4987,109 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BillDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    decide_appeal_api_v1_admin_booking_appeals__appeal_id__decide_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appeal_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecideIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppealOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    admin_blocks_api_v1_admin_booking_blocks_get: {
+        parameters: {
+            query?: {
+                status?: ("active" | "lifted" | "expired") | null;
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlockPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    lift_block_api_v1_admin_booking_blocks__block_id__lift_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                block_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LiftIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BlockOut"];
                 };
             };
             /** @description Validation Error */
@@ -5317,6 +6059,110 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["StaffProfilePage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    admin_registrations_api_v1_admin_registrations_get: {
+        parameters: {
+            query?: {
+                offset?: number;
+                limit?: number;
+                department_id?: number | null;
+                doctor_id?: number | null;
+                session_id?: number | null;
+                status?: ("pending_payment" | "confirmed" | "cancelled" | "closed" | "no_show") | null;
+                date_from?: string | null;
+                date_to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistrationAdminPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_registrations_api_v1_admin_registrations_export_get: {
+        parameters: {
+            query?: {
+                format?: "xlsx" | "csv";
+                department_id?: number | null;
+                doctor_id?: number | null;
+                session_id?: number | null;
+                status?: ("pending_payment" | "confirmed" | "cancelled" | "closed" | "no_show") | null;
+                date_from?: string | null;
+                date_to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    admin_registration_api_v1_admin_registrations__registration_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registration_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistrationDetailOut"];
                 };
             };
             /** @description Validation Error */
@@ -7019,6 +7865,59 @@ export interface operations {
             };
         };
     };
+    my_block_api_v1_me_booking_block_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MyBlockOut"];
+                };
+            };
+        };
+    };
+    appeal_api_v1_me_booking_block_appeal_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AppealIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppealOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_my_consent_api_v1_me_consent_get: {
         parameters: {
             query?: never;
@@ -7375,6 +8274,138 @@ export interface operations {
             };
         };
     };
+    my_registrations_api_v1_me_registrations_get: {
+        parameters: {
+            query?: {
+                status?: ("pending_payment" | "confirmed" | "cancelled" | "closed" | "no_show") | null;
+                offset?: number;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistrationPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    book_api_v1_me_registrations_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BookingIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistrationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    my_registration_api_v1_me_registrations__registration_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registration_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistrationDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    cancel_api_v1_me_registrations__registration_id__cancel_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registration_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CancelIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistrationDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     my_sessions_api_v1_me_sessions_get: {
         parameters: {
             query?: {
@@ -7394,6 +8425,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ihis__scheduling__schemas__SessionOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    waiting_list_api_v1_me_sessions__session_id__waiting_list_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WaitingListEntry"][];
                 };
             };
             /** @description Validation Error */
