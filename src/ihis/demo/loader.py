@@ -175,6 +175,7 @@ def load_demo(database: Database, settings: Settings) -> str:
             _patient(db, inst, patient, load)
         _consent(db, inst, load)
         _load_extensions(db, inst, load)
+        _load_schedule(db, inst, load, settings)
     return summary(load, settings)
 
 
@@ -183,6 +184,13 @@ def _load_extensions(db: Session, inst: Institution, load: DemoLoad) -> None:
     from ihis.demo import extensions
 
     extensions.load(db, inst, load)
+
+
+def _load_schedule(db: Session, inst: Institution, load: DemoLoad, settings: Settings) -> None:
+    """The schedule of the booking window (scheduling domain), as operations would publish it."""
+    from ihis.demo.schedule import load_schedule
+
+    load_schedule(db, inst, load, settings)
 
 
 def summary(load: DemoLoad, settings: Settings) -> str:
