@@ -41,3 +41,26 @@ def read_sms_code(page: Page, phone: str) -> str:
         except AssertionError:
             if time.monotonic() > deadline:
                 raise
+
+
+def patient_login(page: Page, phone: str, password: str) -> None:
+    """Password login in the patient app; signs the informed consent when the app asks for it."""
+    page.goto("/app/login")
+    page.get_by_test_id("login-tab-password").click()
+    page.get_by_test_id("login-phone").fill(phone)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+    page.wait_for_url(re.compile(r"/app/(consent|$|\?)"))
+    if "/app/consent" in page.url:
+        page.get_by_test_id("consent-agree").click()
+        page.get_by_test_id("consent-sign").click()
+        expect(page.get_by_test_id("consent-signed")).to_be_visible()
+
+
+def api_as_page(page: Page, method: str, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
+    """Call the API with the page's session cookie and CSRF token (setup steps of a journey)."""
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    headers = {"X-CSRF-Token": cookies.get("ihis_csrf", "")}
+    response = page.request.fetch(path, method=method, data=body, headers=headers)
+    assert response.ok, f"{method} {path}: {response.status} {response.text()}"
+    return response.json()  # type: ignore[no-any-return]

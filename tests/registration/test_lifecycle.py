@@ -20,6 +20,7 @@ from ihis.scheduling.models import ClinicSession
 from ihis.settings import Settings
 from tests.factories import login_as, make_staff
 from tests.factories_billing import mount_billing
+from tests.factories_org import PDF_BYTES
 from tests.factories_registration import (
     book,
     booked,
@@ -285,3 +286,33 @@ def test_the_doctor_sees_the_waiting_list_of_own_sessions_only(
     login_as(client, db, first.account, settings)
     assert client.get(url).status_code == 403
     assert anon.get(url).status_code == 401
+
+
+def test_an_uploaded_record_admits_a_new_booking_after_its_registration_was_cancelled(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    world = booking_world(db)
+    who = make_booker(db, world)
+    login_as(client, db, who.account, settings)
+
+    def upload() -> dict[str, object]:
+        r = client.post(
+            "/api/v1/me/evidence",
+            data={"visitor_id": str(who.visitor.id), "department_id": str(world.dept.id)},
+            files={"file": ("门诊病历.pdf", PDF_BYTES, "application/pdf")},
+        )
+        assert r.status_code in (200, 201), r.text
+        return r.json()  # type: ignore[no-any-return]
+
+    first = upload()
+    held = book(client, db, settings, who, world.session, evidence_id=first["evidence_id"])
+    assert held["evidence"]["source"] == "upload"
+    assert held["evidence"]["upload_status"] == "pending_doctor_confirmation"
+    listed = client.get("/api/v1/me/evidence").json()
+    assert [u["evidence_id"] for u in listed] == [None]  # used: not offered again
+    assert client.post(f"{URL}/{held['id']}/cancel", json={}).status_code == 200
+
+    again = upload()  # the same file: the same upload, a fresh evidence row for the next booking
+    assert again["id"] == first["id"] and again["evidence_id"] not in (None, first["evidence_id"])
+    second = book(client, db, settings, who, world.session, evidence_id=again["evidence_id"])
+    assert second["status"] == "pending_payment"

@@ -142,6 +142,7 @@ def _listed(inst: Institution) -> Select[StaffProfile, str, str, str]:
 def _card(p: StaffProfile, name: str, dept_name: str, modes: list[PublicMode]) -> dict[str, object]:
     return {
         "id": p.id,
+        "user_id": p.user_id,
         "name": name,
         "profession": p.profession,
         "title": p.title,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ihis.organization.models import DisclosureKey, ServiceMode
 from ihis.organization.schemas import Page
@@ -56,6 +56,7 @@ class PublicDoctor(BaseModel):
     """A doctor card: the dimensions of BJ 5.1.1.1 多维度展示 (title, qualification, specialties)."""
 
     id: int
+    user_id: int = Field(description="The doctor's account id (sessions: /public/doctors/{user_id}/sessions)")
     name: str
     profession: Profession
     title: str | None

@@ -299,6 +299,12 @@ def add_upload(
         )
     )
     if existing is not None:  # the same file again (a retried upload): one row, one file
+        if existing.status != "rejected" and not _has_unused_evidence(db, existing.id):
+            # Its evidence admitted a registration that was cancelled or closed: the record may
+            # admit the next booking (each booking keeps its own evidence row and link).
+            _add_upload_evidence(
+                db, actor, existing, department_rule(db, dept, settings).lookback_days, settings
+            )
         return existing, False
     stored = accept_upload(
         db, storage, data, allowed=UPLOAD_TYPES, max_bytes=settings.max_upload_bytes, field="body.file"
@@ -317,20 +323,7 @@ def add_upload(
     )
     db.add(upload)
     db.flush()
-    db.add(
-        EligibilityEvidence(
-            institution_id=actor.institution_id,
-            source="upload",
-            account_id=actor.user_id,
-            visitor_id=visitor.id,
-            department_id=dept.id,
-            upload_id=upload.id,
-            lookback_days=department_rule(db, dept, settings).lookback_days,
-            granularity=Granularity(settings.eligibility_icd_granularity).value,
-            checked_at=utcnow(),
-        )
-    )
-    db.flush()
+    _add_upload_evidence(db, actor, upload, department_rule(db, dept, settings).lookback_days, settings)
     audit.record(
         db,
         actor.audit(),
@@ -341,6 +334,36 @@ def add_upload(
         detail={"department_id": dept.id, "content_type": stored.content_type, "size": stored.size},
     )
     return upload, True
+
+
+def _has_unused_evidence(db: Session, upload_id: int) -> bool:
+    return (
+        db.scalar(
+            select(EligibilityEvidence.id).where(
+                EligibilityEvidence.upload_id == upload_id, EligibilityEvidence.registration_id.is_(None)
+            )
+        )
+        is not None
+    )
+
+
+def _add_upload_evidence(
+    db: Session, actor: Actor, upload: EvidenceUpload, lookback_days: int, settings: Settings
+) -> None:
+    db.add(
+        EligibilityEvidence(
+            institution_id=actor.institution_id,
+            source="upload",
+            account_id=actor.user_id,
+            visitor_id=upload.visitor_id,
+            department_id=upload.department_id,
+            upload_id=upload.id,
+            lookback_days=lookback_days,
+            granularity=Granularity(settings.eligibility_icd_granularity).value,
+            checked_at=utcnow(),
+        )
+    )
+    db.flush()
 
 
 def _display_name(filename: str | None) -> str | None:
@@ -392,12 +415,12 @@ def _audit_read(db: Session, actor: Actor, row: EvidenceUpload) -> None:
 
 
 def evidence_ids_of_uploads(db: Session, upload_ids: list[int]) -> dict[int, int]:
-    """The evidence row of each upload (what a booking names as ``evidence_id``)."""
+    """The unused evidence row of each upload (what the next booking names as ``evidence_id``)."""
     if not upload_ids:
         return {}
     rows = db.execute(
         select(EligibilityEvidence.upload_id, EligibilityEvidence.id).where(
-            EligibilityEvidence.upload_id.in_(upload_ids)
+            EligibilityEvidence.upload_id.in_(upload_ids), EligibilityEvidence.registration_id.is_(None)
         )
     )
     return {row[0]: row[1] for row in rows if row[0] is not None}

@@ -15,6 +15,13 @@ const routes: RouteRecordRaw[] = [
   { path: "/departments/:id", name: "department", component: () => import("./pages/DepartmentPage.vue"), meta: { title: "nav.department" }, props: true },
   { path: "/doctors", name: "doctors", component: () => import("./pages/DoctorsPage.vue"), meta: { title: "nav.doctors" } },
   { path: "/doctors/:id", name: "doctor", component: () => import("./pages/DoctorPage.vue"), meta: { title: "nav.doctor" }, props: true },
+  { path: "/slots", name: "slots", component: () => import("./pages/SessionsPage.vue"), meta: { title: "nav.slots" } },
+  { path: "/book/:sessionId", name: "booking", component: () => import("./pages/BookingPage.vue"), meta: { title: "nav.booking", auth: true }, props: true },
+  { path: "/bills/:id", name: "bill", component: () => import("./pages/BillPage.vue"), meta: { title: "nav.bill", auth: true }, props: true },
+  { path: "/registrations", name: "registrations", component: () => import("./pages/RegistrationsPage.vue"), meta: { title: "nav.registrations", auth: true } },
+  { path: "/registrations/:id", name: "registration", component: () => import("./pages/RegistrationDetailPage.vue"), meta: { title: "nav.registration", auth: true }, props: true },
+  { path: "/messages", name: "messages", component: () => import("./pages/MessagesPage.vue"), meta: { title: "nav.messages", tabbar: true, root: true, auth: true } },
+  { path: "/booking-block", name: "booking-block", component: () => import("./pages/BookingBlockPage.vue"), meta: { title: "nav.bookingBlock", auth: true } },
   { path: "/disclosure", name: "disclosure", component: () => import("./pages/DisclosurePage.vue"), meta: { title: "nav.disclosure" } },
   { path: "/:rest(.*)*", name: "not-found", component: () => import("./pages/NotFoundPage.vue"), meta: { title: "nav.notFound" } },
 ];

@@ -10,6 +10,7 @@ import {
   CellGroup,
   Checkbox,
   ConfigProvider,
+  Dialog,
   Divider,
   Empty,
   Field,
@@ -20,8 +21,12 @@ import {
   Locale,
   NavBar,
   NoticeBar,
+  Radio,
+  RadioGroup,
   Search,
   Skeleton,
+  Step,
+  Steps,
   Tab,
   Tabbar,
   TabbarItem,
@@ -47,8 +52,12 @@ import "vant/es/icon/style/index";
 import "vant/es/loading/style/index";
 import "vant/es/nav-bar/style/index";
 import "vant/es/notice-bar/style/index";
+import "vant/es/radio/style/index";
+import "vant/es/radio-group/style/index";
 import "vant/es/search/style/index";
 import "vant/es/skeleton/style/index";
+import "vant/es/step/style/index";
+import "vant/es/steps/style/index";
 import "vant/es/tab/style/index";
 import "vant/es/tabbar/style/index";
 import "vant/es/tabbar-item/style/index";
@@ -63,6 +72,7 @@ const components = [
   CellGroup,
   Checkbox,
   ConfigProvider,
+  Dialog,
   Divider,
   Empty,
   Field,
@@ -72,8 +82,12 @@ const components = [
   Loading,
   NavBar,
   NoticeBar,
+  Radio,
+  RadioGroup,
   Search,
   Skeleton,
+  Step,
+  Steps,
   Tab,
   Tabbar,
   TabbarItem,

@@ -1,5 +1,7 @@
 import { createIhisI18n } from "@ihis/shared/i18n";
+import bookingEn from "./booking.en";
+import bookingZhCN from "./booking.zh-CN";
 import en from "./en";
 import zhCN from "./zh-CN";
 
-export const i18n = createIhisI18n({ "zh-CN": zhCN, en });
+export const i18n = createIhisI18n({ "zh-CN": { ...zhCN, ...bookingZhCN }, en: { ...en, ...bookingEn } });

@@ -2276,6 +2276,9 @@ export interface paths {
         /**
          * Public Sessions
          * @description Sessions open for booking, soonest first (published, not started, inside the window).
+         *
+         *     Served from a short-lived cache (docs/scheduling.md "Search cache"): remaining counts may lag a
+         *     booking made through another API process by at most the cache TTL.
          */
         get: operations["public_sessions_api_v1_public_sessions_get"];
         put?: never;
@@ -3630,6 +3633,11 @@ export interface components {
             specialties: string | null;
             /** Title */
             title: string | null;
+            /**
+             * User Id
+             * @description The doctor's account id (sessions: /public/doctors/{user_id}/sessions)
+             */
+            user_id: number;
         };
         /** PublicDoctorDetail */
         PublicDoctorDetail: {
@@ -3662,6 +3670,11 @@ export interface components {
             specialties: string | null;
             /** Title */
             title: string | null;
+            /**
+             * User Id
+             * @description The doctor's account id (sessions: /public/doctors/{user_id}/sessions)
+             */
+            user_id: number;
         };
         /**
          * PublicDoctorPage
