@@ -57,7 +57,9 @@ def patient_login(page: Page, phone: str, password: str) -> None:
         expect(page.get_by_test_id("consent-signed")).to_be_visible()
 
 
-def api_as_page(page: Page, method: str, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
+def api_as_page(
+    page: Page, method: str, path: str, body: dict[str, object] | None = None
+) -> dict[str, object]:
     """Call the API with the page's session cookie and CSRF token (setup steps of a journey)."""
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     headers = {"X-CSRF-Token": cookies.get("ihis_csrf", "")}

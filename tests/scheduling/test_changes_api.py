@@ -81,6 +81,12 @@ def test_substitute_hands_the_session_to_a_colleague_of_the_department(
     change = db.scalars(select(SessionChange).where(SessionChange.session_id == session.id)).one()
     assert json.loads(change.before) == {"doctor_id": world["doctor"].user_id}
     assert json.loads(change.after) == {"doctor_id": colleague.user_id}
+    # Handing it back to the scheduled doctor ends the substitution.
+    back = client.post(
+        f"{URL}/{session.id}/substitute", json={"doctor_id": world["doctor"].user_id, "reason": "原医师返岗"}
+    )
+    assert back.status_code == 200, back.text
+    assert (back.json()["doctor_id"], back.json()["substituted_from_id"]) == (world["doctor"].user_id, None)
 
 
 def test_substitute_refuses_other_departments_the_same_doctor_and_busy_colleagues(

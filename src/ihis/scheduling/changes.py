@@ -142,6 +142,8 @@ def substitute(db: Session, actor: Actor, session_id: int, data: SubstituteIn) -
     )
     check_no_overlap(db, data.doctor_id, current.start_at, current.end_at, "body.doctor_id", session_id)
     original = current.substituted_from_id or current.doctor_id
+    # Back to the scheduled doctor: no longer a substitution.
+    substituted_from = None if data.doctor_id == original else original
     old_doctor = current.doctor_id
     try:
         with db.begin_nested():
@@ -150,7 +152,7 @@ def substitute(db: Session, actor: Actor, session_id: int, data: SubstituteIn) -
                 actor,
                 session_id,
                 "substitute",
-                {"doctor_id": data.doctor_id, "substituted_from_id": original, "reminded_at": None},
+                {"doctor_id": data.doctor_id, "substituted_from_id": substituted_from, "reminded_at": None},
                 ClinicSession.doctor_id == old_doctor,
                 ClinicSession.start_at > utcnow(),
             )

@@ -1,9 +1,11 @@
-/** The side menu: each entry is shown only when the user holds one of its permissions. */
+/** The side menu: each entry is shown only when the user holds one of its permissions (and, for
+ * entries with `roles`, one of those roles: the doctor's own sessions are a role's, not a permission's). */
 export interface MenuEntry {
   key: string; // i18n key under menu.* and the data-testid suffix
   route?: string; // route name
   icon: string; // Element Plus icon component name
   permissions: string[];
+  roles?: string[];
   children?: MenuEntry[];
 }
 
@@ -24,6 +26,34 @@ export const MENU: MenuEntry[] = [
     ],
   },
   { key: "myProfile", route: "my-profile", icon: "Avatar", permissions: ["profile.edit_own"] },
+  {
+    key: "mySessions",
+    route: "my-sessions",
+    icon: "Calendar",
+    permissions: [],
+    roles: ["doctor"],
+  },
+  {
+    key: "scheduling",
+    icon: "Calendar",
+    permissions: ["schedule.manage"],
+    children: [
+      { key: "schedule", route: "schedule", icon: "Calendar", permissions: ["schedule.manage"] },
+      { key: "scheduleTemplates", route: "schedule-templates", icon: "Files", permissions: ["schedule.manage"] },
+      { key: "registrations", route: "registrations", icon: "Tickets", permissions: ["schedule.manage"] },
+      { key: "blacklist", route: "booking-blocks", icon: "CircleClose", permissions: ["schedule.manage"] },
+    ],
+  },
+  {
+    key: "notifications",
+    icon: "Bell",
+    permissions: ["notification.manage"],
+    children: [
+      { key: "notificationTemplates", route: "notification-templates", icon: "EditPen", permissions: ["notification.manage"] },
+      { key: "deliveries", route: "notification-deliveries", icon: "Message", permissions: ["notification.manage"] },
+    ],
+  },
+  { key: "bills", route: "bills", icon: "Wallet", permissions: ["billing.read"] },
   { key: "consents", route: "consents", icon: "Document", permissions: ["consent.manage"] },
   { key: "audit", route: "audit", icon: "Search", permissions: ["audit.read"] },
   { key: "sandboxSms", route: "sandbox-sms", icon: "ChatDotRound", permissions: ["sandbox.outbox_read"] },

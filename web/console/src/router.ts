@@ -8,6 +8,8 @@ declare module "vue-router" {
     public?: boolean;
     /** Any one of these permissions opens the page. */
     permissions?: string[];
+    /** Any one of these roles opens the page (for role-gated server endpoints such as /me/sessions). */
+    roles?: string[];
     /** i18n key of the page title. */
     title?: string;
   }
@@ -89,6 +91,54 @@ const routes: RouteRecordRaw[] = [
         meta: { permissions: ["audit.read"], title: "menu.audit" },
       },
       {
+        path: "scheduling/sessions",
+        name: "schedule",
+        component: () => import("./pages/scheduling/SessionsPage.vue"),
+        meta: { permissions: ["schedule.manage"], title: "menu.schedule" },
+      },
+      {
+        path: "scheduling/templates",
+        name: "schedule-templates",
+        component: () => import("./pages/scheduling/TemplatesPage.vue"),
+        meta: { permissions: ["schedule.manage"], title: "menu.scheduleTemplates" },
+      },
+      {
+        path: "me/sessions",
+        name: "my-sessions",
+        component: () => import("./pages/scheduling/MySessionsPage.vue"),
+        meta: { roles: ["doctor"], title: "menu.mySessions" },
+      },
+      {
+        path: "registrations",
+        name: "registrations",
+        component: () => import("./pages/registrations/RegistrationsPage.vue"),
+        meta: { permissions: ["schedule.manage"], title: "menu.registrations" },
+      },
+      {
+        path: "registrations/blocks",
+        name: "booking-blocks",
+        component: () => import("./pages/registrations/BlocksPage.vue"),
+        meta: { permissions: ["schedule.manage"], title: "menu.blacklist" },
+      },
+      {
+        path: "notifications/templates",
+        name: "notification-templates",
+        component: () => import("./pages/notifications/TemplatesPage.vue"),
+        meta: { permissions: ["notification.manage"], title: "menu.notificationTemplates" },
+      },
+      {
+        path: "notifications/deliveries",
+        name: "notification-deliveries",
+        component: () => import("./pages/notifications/DeliveriesPage.vue"),
+        meta: { permissions: ["notification.manage"], title: "menu.deliveries" },
+      },
+      {
+        path: "billing/bills",
+        name: "bills",
+        component: () => import("./pages/billing/BillsPage.vue"),
+        meta: { permissions: ["billing.read"], title: "menu.bills" },
+      },
+      {
         path: "sandbox/sms",
         name: "sandbox-sms",
         component: () => import("./pages/sandbox/SmsOutboxPage.vue"),
@@ -121,5 +171,6 @@ router.beforeEach(async (to) => {
   const step = stepRoute(me.next);
   if (step) return { name: step };
   if (to.meta.permissions && !canAny(to.meta.permissions)) return { name: "forbidden" };
+  if (to.meta.roles && !to.meta.roles.some((role) => me.roles.includes(role))) return { name: "forbidden" };
   return true;
 });

@@ -23,6 +23,12 @@ export function canAny(permissions: readonly string[]): boolean {
   return permissions.length === 0 || permissions.some(can);
 }
 
+/** A menu entry (or route) the user may see: one of its permissions, and one of its roles if it names any. */
+export function mayOpen(entry: { permissions: readonly string[]; roles?: readonly string[] }): boolean {
+  const roles = session.me?.roles ?? [];
+  return canAny(entry.permissions) && (!entry.roles || entry.roles.some((r) => roles.includes(r)));
+}
+
 /** The route (by name) where each pending login step is done ("done" and null: none). */
 export function stepRoute(next: string | null | undefined): string | null {
   switch (next) {

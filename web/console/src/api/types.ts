@@ -40,3 +40,24 @@ export interface ImportRowError {
   code: string | null;
   message: string;
 }
+
+// --- issue 3: scheduling, notifications, billing ------------------------------------------------
+export type ClinicSession = Item<ResponseOf<"/api/v1/admin/scheduling/sessions", "get">>;
+export type SessionStatus = ClinicSession["status"];
+export type SessionChange = Item<ResponseOf<"/api/v1/admin/scheduling/sessions/{session_id}/changes", "get">>;
+export type WeeklyTemplate = Item<ResponseOf<"/api/v1/admin/scheduling/templates", "get">>;
+export type GenerateResult = ResponseOf<"/api/v1/admin/scheduling/templates/generate", "post">;
+export type SessionImportResult = ResponseOf<"/api/v1/admin/scheduling/import", "post">;
+export type MySession = Item<ResponseOf<"/api/v1/me/sessions", "get">>;
+export type NotificationTemplate = Item<ResponseOf<"/api/v1/admin/notification-templates", "get">>;
+export type NotificationTemplateDetail = ResponseOf<"/api/v1/admin/notification-templates/{event}", "get">;
+export type NotificationPreview = ResponseOf<"/api/v1/admin/notification-templates/{event}/preview", "post">;
+export type Delivery = Item<ResponseOf<"/api/v1/admin/notifications/deliveries", "get">>;
+export type Bill = Item<ResponseOf<"/api/v1/admin/bills", "get">>;
+export type BillDetail = ResponseOf<"/api/v1/admin/bills/{bill_id}", "get">;
+export type Refund = BillDetail["refunds"][number];
+export type RegistrationAdmin = Item<ResponseOf<"/api/v1/admin/registrations", "get">>;
+export type RegistrationStatus = RegistrationAdmin["status"];
+export type RegistrationDetail = ResponseOf<"/api/v1/admin/registrations/{registration_id}", "get">;
+export type BookingBlock = Item<ResponseOf<"/api/v1/admin/booking-blocks", "get">>;
+export type WaitingEntry = Item<ResponseOf<"/api/v1/me/sessions/{session_id}/waiting-list", "get">>;
