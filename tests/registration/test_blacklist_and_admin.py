@@ -257,3 +257,26 @@ def test_operations_list_filter_read_and_export_registrations(
     assert client.get(ADMIN).status_code == 403
     assert anon.get(ADMIN).status_code == 401
     assert anon.get(f"{ADMIN}/export").status_code == 401
+
+
+def test_block_endpoints_refuse_bad_input_and_an_unblocked_appeal(
+    client: TestClient, db: Session, settings: Settings
+) -> None:
+    world = booking_world(db)
+    who = make_booker(db, world)
+    login_as(client, db, who.account, settings)
+    assert client.get("/api/v1/me/booking-block").json() == {"blocked": False, "block": None, "appeals": []}
+    r = client.post("/api/v1/me/booking-block/appeal", json={"reason": "我没有被限制但想申诉"})
+    assert r.status_code == 409
+    assert problem_fields(client.post("/api/v1/me/booking-block/appeal", json={})) == ["body.reason"]
+    login_as(client, db, make_staff(db, world.inst, roles=["operations"]), settings)
+    assert problem_fields(client.get(BLOCKS, params={"status": "forever"})) == ["query.status"]
+    assert problem_fields(client.get(BLOCKS, params={"limit": 0})) == ["query.limit"]
+    assert client.post(f"{BLOCKS}/999999/lift", json={"reason": "不存在的记录"}).status_code == 404
+    missing = client.post(
+        "/api/v1/admin/booking-appeals/999999/decide", json={"approve": True, "note": "不存在"}
+    )
+    assert missing.status_code == 404
+    assert problem_fields(
+        client.post("/api/v1/admin/booking-appeals/1/decide", json={"approve": "maybe", "note": "x"})
+    ) == ["body.approve"]
