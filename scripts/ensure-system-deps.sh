@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make sure the system packages a target needs are present.
-#   scripts/ensure-system-deps.sh demo   -> Python 3.11+, Node.js 20+, npm
+#   scripts/ensure-system-deps.sh demo   -> Python 3.11+, Node.js 20+, npm, a TrueType CJK font (PDFs)
 #   scripts/ensure-system-deps.sh test   -> the above plus PostgreSQL, Redis, Chromium, CJK fonts
 # As root, missing Debian packages are installed; otherwise they are named and we fail.
 set -euo pipefail
@@ -13,6 +13,8 @@ pg_binaries() { have initdb || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>
 have python3 || missing+=(python3 python3-venv)
 have node || missing+=(nodejs)
 have npm || missing+=(npm)
+# Medical-record and prescription PDFs embed a TrueType CJK font (reportlab cannot embed CFF/OTF).
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
 if [ "$target" = "test" ]; then
   pg_binaries || missing+=(postgresql)
   have redis-server || missing+=(redis-server)
