@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Pool size per API process on PostgreSQL; None = derived from the host's cores.
     db_pool_size: int | None = None
+    # A request waits at most this long for a database place before a 503 (platform/admission.py).
+    db_admission_timeout_seconds: float = Field(default=10.0, gt=0)
 
     secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
     # Comma-separated "keyid:base64key" pairs; the first is the active key for new writes.
@@ -83,6 +85,10 @@ class Settings(BaseSettings):
     no_show_limit: int = Field(default=3, ge=1)
     no_show_window_days: int = Field(default=90, ge=1)
     booking_block_days: int = Field(default=90, ge=1)
+    # The TrueType CJK font embedded in medical-record and prescription PDFs (Debian fonts-wqy-zenhei).
+    pdf_font_path: str = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
+    # Doctors may receive waiting patients this long before their session starts.
+    consultation_early_start_minutes: int = Field(default=30, ge=0, le=24 * 60)
     # A HIS eligibility answer admits a booking for this long (the patient books right after).
     eligibility_evidence_valid_hours: int = Field(default=24, ge=1)
     # Follow-up eligibility (DOMAIN §1): look-back window and ICD-10 match granularity

@@ -139,9 +139,34 @@ def on_commit(session: Session, hook: Callable[[], None]) -> None:
     session.info.setdefault(_HOOKS, []).append(hook)
 
 
+_DEFERRED = "ihis_deferred_hooks"
+
+
+def defer_after_commit_hooks(session: Session) -> list[Callable[[], None]]:
+    """Collect this session's after-commit hooks in the returned list instead of running them at
+    commit (the request runs them once it has left the admission gate: a hook that calls back into
+    this process must not wait for a place the request still holds)."""
+    deferred: list[Callable[[], None]] = []
+    session.info[_DEFERRED] = deferred
+    return deferred
+
+
+def run_hooks(hooks: list[Callable[[], None]]) -> None:
+    """Run after-commit hooks; a failure is logged, never raised (the transaction is committed)."""
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            log.exception("after_commit_hook_failed", hook=getattr(hook, "__name__", repr(hook)))
+
+
 @event.listens_for(Session, "after_commit")
 def _run_after_commit_hooks(session: Session) -> None:
     hooks: list[Callable[[], None]] = session.info.pop(_HOOKS, [])
+    deferred = session.info.get(_DEFERRED)
+    if deferred is not None:
+        deferred.extend(hooks)
+        return
     for hook in hooks:
         try:
             hook()
@@ -173,6 +198,14 @@ class Database:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @property
+    def pool_capacity(self) -> int:
+        """Connections the engine's pool hands out at most (size + overflow)."""
+        pool = self.engine.pool
+        size = getattr(pool, "size", None)
+        overflow = getattr(pool, "_max_overflow", 0)
+        return int(size() + max(overflow, 0)) if callable(size) else 1
 
     def session(self, *, write: bool = True) -> Session:
         return (self._write if write else self._read)()
