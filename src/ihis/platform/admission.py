@@ -42,8 +42,8 @@ class ServerBusy(IhisError):
 class DbGate:
     """Two FIFO limits: units of work in flight, and writers among them."""
 
-    units: anyio.CapacityLimiter
-    writers: anyio.CapacityLimiter
+    units: anyio.Semaphore
+    writers: anyio.Semaphore
     timeout_seconds: float
 
     @classmethod
@@ -51,7 +51,7 @@ class DbGate:
         units = max(2, min(pool_capacity - _RESERVED_CONNECTIONS, _THREADS // 2))
         # SQLite has one writer at a time anyway: queue them here, fairly, without holding threads.
         writers = 1 if dialect == "sqlite" else units
-        return cls(anyio.CapacityLimiter(units), anyio.CapacityLimiter(writers), timeout_seconds)
+        return cls(anyio.Semaphore(units), anyio.Semaphore(writers), timeout_seconds)
 
     @asynccontextmanager
     async def admit(self, *, write: bool) -> AsyncIterator[None]:
