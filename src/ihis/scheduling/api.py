@@ -9,13 +9,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from ihis.identity.access import Actor, Permission, Role, current_actor, require
-from ihis.organization.deps import PublicInstitution
 from ihis.organization.models import ServiceMode
+from ihis.platform.clock import local_today
 from ihis.platform.errors import Forbidden, PayloadTooLarge
-from ihis.platform.http import AppSettings, Db, ReadDb
+from ihis.platform.http import AppSettings, Db, ReadDb, get_database, institution_code
 from ihis.scheduling import changes, import_service, search, service, templates
+from ihis.scheduling.cache import SearchCache, seen
 from ihis.scheduling.models import ClinicSession, SessionStatus, WeeklyTemplate
 from ihis.scheduling.schemas import (
     AddSlotsIn,
@@ -34,6 +36,8 @@ from ihis.scheduling.schemas import (
     TemplateIn,
     TemplateOut,
 )
+from ihis.settings import Settings
+from ihis.tenancy.service import institution_by_code
 
 router = APIRouter(tags=["scheduling"])
 
@@ -259,11 +263,61 @@ def my_sessions(
 # --- public search ------------------------------------------------------------------------------
 
 
-@router.get("/public/sessions", response_model=PublicSessionPage)
-def public_sessions(
-    inst: PublicInstitution,
-    db: ReadDb,
-    settings: AppSettings,
+def search_cache(request: Request) -> SearchCache:
+    """This app's cache of public search pages (made on first use; one per app, so per test)."""
+    cache: SearchCache | None = getattr(request.app.state, "search_cache", None)
+    if cache is None:
+        cache = request.app.state.search_cache = SearchCache()
+    return cache
+
+
+def _read_page(
+    request: Request,
+    cache: SearchCache,
+    key: tuple[object, ...],
+    code: str,
+    f: search.PublicFilter,
+    limit: int,
+    offset: int,
+) -> bytes:
+    """A miss: one read unit (institution, then the page), serialized and offered to the cache."""
+    settings: Settings = request.app.state.settings
+    read_from = seen()  # before the read: a change committed meanwhile is checked on put
+    with get_database(request).unit_of_work(write=False) as db:
+        inst = institution_by_code(db, code)
+        result = search.search(db, inst.id, settings, f, limit=limit, offset=offset)
+    page = PublicSessionPage(items=result.items, total=result.total, limit=limit, offset=offset)
+    body = page.model_dump_json().encode()
+    cache.put(
+        key,
+        read_from,
+        body,
+        session_ids=frozenset(item.id for item in result.items),
+        counts_matter=f.available_only,
+        earliest_start=result.earliest_start,
+    )
+    return body
+
+
+async def _public_page(request: Request, f: search.PublicFilter, limit: int, offset: int) -> Response:
+    """A search page: a hit is answered on the event loop (no thread hop, no database); a miss reads
+    in the thread pool. Measured in docs/performance.md ("Slot search")."""
+    search.check_dates(f.date_from, f.date_to)
+    cache = search_cache(request)
+    code = institution_code(request)
+    key = (code, local_today(), f, limit, offset)
+    body = cache.get(key)
+    if body is None:
+        body = await run_in_threadpool(_read_page, request, cache, key, code, f, limit, offset)
+    return Response(body, media_type="application/json")
+
+
+@router.get(
+    "/public/sessions",
+    response_model=PublicSessionPage,
+)
+async def public_sessions(
+    request: Request,
     department_id: int | None = None,
     doctor_id: int | None = None,
     date_from: dt.date | None = None,
@@ -274,8 +328,10 @@ def public_sessions(
     available_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-) -> PublicSessionPage:
+) -> Response:
     """Sessions open for booking, soonest first (published, not started, inside the window)."""
+    # Served from a short-lived cache (docs/scheduling.md "Search cache"): remaining counts may lag a
+    # booking made through another API process by at most the cache TTL.
     f = search.PublicFilter(
         department_id,
         doctor_id,
@@ -286,19 +342,17 @@ def public_sessions(
         campus_id,
         available_only,
     )
-    items, total = search.search(db, inst.id, settings, f, limit=limit, offset=offset)
-    return PublicSessionPage(items=items, total=total, limit=limit, offset=offset)
+    return await _public_page(request, f, limit, offset)
 
 
-@router.get("/public/doctors/{user_id}/sessions", response_model=PublicSessionPage)
-def public_doctor_sessions(
+@router.get(
+    "/public/doctors/{user_id}/sessions",
+    response_model=PublicSessionPage,
+)
+async def public_doctor_sessions(
     user_id: int,
-    inst: PublicInstitution,
-    db: ReadDb,
-    settings: AppSettings,
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> PublicSessionPage:
+) -> Response:
     """A doctor page's next sessions (by the doctor's account id)."""
-    f = search.PublicFilter(doctor_id=user_id)
-    items, total = search.search(db, inst.id, settings, f, limit=limit, offset=0)
-    return PublicSessionPage(items=items, total=total, limit=limit, offset=0)
+    return await _public_page(request, search.PublicFilter(doctor_id=user_id), limit, 0)

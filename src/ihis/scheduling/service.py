@@ -22,6 +22,7 @@ from ihis.platform import audit, outbox
 from ihis.platform.clock import HOSPITAL_TZ, local_today, utcnow
 from ihis.platform.errors import Conflict, InvalidInput, NotFound
 from ihis.scheduling import policy
+from ihis.scheduling.cache import schedule_changed
 from ihis.scheduling.doctors import place, scheduling_doctor
 from ihis.scheduling.models import ClinicSession
 from ihis.scheduling.schemas import SessionEditIn, SessionIn, SessionOut
@@ -142,6 +143,7 @@ def guarded_update(
             f"Not allowed in the current state ({current.status}, {current.booked} booked)",
             extra={"status": current.status, "booked": current.booked, "version": current.version},
         )
+    schedule_changed(db)  # what the public search shows may have changed (status, times, capacity)
     return get_session(db, actor.institution_id, session_id)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from ihis.platform import outbox
 from ihis.platform.clock import local_today, utcnow
+from ihis.scheduling.cache import slot_changed
 from ihis.scheduling.models import ClinicSession, SessionStatus
 from ihis.scheduling.policy import local_date
 from ihis.settings import Settings
@@ -38,7 +39,10 @@ def hold_slot(db: Session, session_id: int, now: dt.datetime | None = None) -> b
         .values(booked=ClinicSession.booked + 1)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    if _rowcount(result) != 1:
+        return False
+    slot_changed(db, session_id)  # the public search shows remaining counts
+    return True
 
 
 def release_slot(db: Session, session_id: int) -> bool:
@@ -49,7 +53,10 @@ def release_slot(db: Session, session_id: int) -> bool:
         .values(booked=ClinicSession.booked - 1)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    if _rowcount(result) != 1:
+        return False
+    slot_changed(db, session_id)
+    return True
 
 
 def bookable(session: ClinicSession, now: dt.datetime, settings: Settings) -> bool:
