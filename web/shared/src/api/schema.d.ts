@@ -2276,9 +2276,6 @@ export interface paths {
         /**
          * Public Sessions
          * @description Sessions open for booking, soonest first (published, not started, inside the window).
-         *
-         *     Served from a short-lived cache (docs/scheduling.md "Search cache"): remaining counts may lag a
-         *     booking made through another API process by at most the cache TTL.
          */
         get: operations["public_sessions_api_v1_public_sessions_get"];
         put?: never;
