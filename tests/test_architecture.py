@@ -7,7 +7,23 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "ihis"
-DOMAINS = ("tenancy", "identity", "organization", "auditing", "sandboxes", "demo")
+DOMAINS = (
+    "tenancy",
+    "identity",
+    "organization",
+    "auditing",
+    "sandboxes",
+    "demo",
+    "scheduling",
+    "billing",
+    "registration",
+    "notifications",
+    "consultation",
+    "messaging",
+    "signing",
+    "coding",
+    "emr_templates",
+)
 # The patient's flow: a domain may import only domains before it.
 FLOW = ("tenancy", "identity", "organization")
 

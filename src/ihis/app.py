@@ -83,19 +83,28 @@ class RequestContextMiddleware:
 def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ihis.auditing.api import router as audit_router
     from ihis.billing.api import router as billing_router
+    from ihis.coding.api import router as coding_router
+    from ihis.consultation.api import router as consultation_router
+    from ihis.consultation.records_api import router as records_router
+    from ihis.emr_templates.api import router as emr_templates_router
     from ihis.identity.auth_api import router as auth_router
     from ihis.identity.consent_api import router as consent_router
     from ihis.identity.patient_api import router as patient_router
     from ihis.identity.staff_api import router as staff_router
+    from ihis.messaging.api import router as messaging_router
     from ihis.notifications.api import router as notifications_router
     from ihis.organization.api import router as org_router
     from ihis.platform.health import router as health_router
     from ihis.registration.api import router as registration_router
     from ihis.registration.eligibility_api import router as eligibility_router
     from ihis.scheduling.api import router as scheduling_router
+    from ihis.signing.api import public_router as signing_public_router
+    from ihis.signing.api import router as signing_router
 
     app.include_router(health_router)
     for router in (
+        # First: the public slot search is the hottest path and FastAPI matches routes in order.
+        scheduling_router,
         auth_router,
         patient_router,
         consent_router,
@@ -105,8 +114,14 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         notifications_router,
         eligibility_router,
         billing_router,
-        scheduling_router,
         registration_router,
+        consultation_router,
+        records_router,
+        coding_router,
+        emr_templates_router,
+        signing_router,
+        signing_public_router,
+        messaging_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     if settings.sandbox:
@@ -182,6 +197,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.db = db
+    # Chat fan-out: in process, or through Redis pub/sub when IHIS_REDIS_URL is set.
+    from ihis.messaging.hub import configure_hub
+
+    configure_hub(settings)
     install_error_handlers(app)
     _include_routers(app, settings)
     _mount_web_apps(app, settings)

@@ -15,9 +15,11 @@ app = typer.Typer(help="IHIS — 互联网医院信息系统", no_args_is_help=T
 audit_app = typer.Typer(help="Audit ledger", no_args_is_help=True)
 keys_app = typer.Typer(help="Field-encryption keys", no_args_is_help=True)
 outbox_app = typer.Typer(help="Outbox dead letters", no_args_is_help=True)
+import_app = typer.Typer(help="Reference tables from official spreadsheets", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(keys_app, name="keys")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(import_app, name="import")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -208,6 +210,65 @@ def outbox_retry(message_id: int) -> None:
             resource_id=message_id,
         )
     typer.echo(f"message {message_id} queued again")
+
+
+@app.command("verify")
+def verify_signed_document(document_id: int) -> None:
+    """Verify a signed document: content digest, signature, certificate, time stamp (exit 1 on failure)."""
+    from ihis.signing.models import SignedDocument
+    from ihis.signing.report import describe
+    from ihis.signing.verification import verify_document
+
+    settings = _settings()
+    database = _database(settings)
+    with database.unit_of_work(write=False) as db:
+        doc = db.get(SignedDocument, document_id)
+        if doc is None:
+            typer.echo(f"signed document {document_id} not found", err=True)
+            raise typer.Exit(2)
+        report = verify_document(db, doc, settings)
+    typer.echo(describe(report))
+    raise typer.Exit(0 if report.valid else 1)
+
+
+@import_app.command("icd10")
+def import_icd10(
+    file: Annotated[
+        Path, typer.Argument(help="The official table, xlsx or csv", exists=True, dir_okay=False)
+    ],
+    edition: Annotated[str, typer.Option(help='Edition name, e.g. "ICD-10 国临版 2.0"')],
+    system: Annotated[str, typer.Option(help="icd10 | tcm-disease | tcm-syndrome")] = "icd10",
+    make_current: Annotated[
+        bool, typer.Option("--make-current", help="Search this edition by default")
+    ] = False,
+    institution: Annotated[
+        str | None, typer.Option(help="Institution code (default IHIS_DEFAULT_INSTITUTION_CODE)")
+    ] = None,
+) -> None:
+    """Import a diagnosis code table into an edition: every row valid, or nothing (see docs/coding.md)."""
+    from ihis.coding.commands import import_file
+    from ihis.platform.errors import IhisError
+
+    settings = _settings()
+    database = _database(settings)
+    try:
+        result = import_file(
+            database,
+            institution_code=institution or settings.default_institution_code,
+            path=file,
+            system=system,
+            edition=edition,
+            make_current=make_current,
+        )
+    except IhisError as exc:
+        typer.echo(f"nothing imported: {exc.detail_zh} / {exc.detail_en}", err=True)
+        for problem in exc.errors:
+            typer.echo(f"  {problem.field}: {problem.message_zh} / {problem.message_en}", err=True)
+        shown, total = len(exc.errors), exc.extra.get("error_count", len(exc.errors))
+        if total > shown:
+            typer.echo(f"  ... {total - shown} more", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(result.describe())
 
 
 def main() -> None:

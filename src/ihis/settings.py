@@ -107,6 +107,37 @@ class Settings(BaseSettings):
     realname_api_url: str | None = None
     realname_api_key: SecretStr | None = None
     realname_api_secret: SecretStr | None = None
+    # Chat and calls (docs/chat.md): upload limits, heartbeats, allowed WebSocket origins (comma list;
+    # empty = same origin as public_base_url), STUN/TURN (coturn REST shared secret, time-limited).
+    chat_image_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    chat_voice_max_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    chat_voice_max_seconds: int = Field(default=60, ge=1)
+    chat_heartbeat_seconds: float = Field(default=25.0, gt=0)
+    chat_idle_timeout_seconds: float = Field(default=60.0, gt=0)
+    chat_allowed_origins: str = ""
+    webrtc_stun_urls: str = ""
+    webrtc_turn_urls: str = ""
+    webrtc_turn_secret: SecretStr | None = None
+    webrtc_turn_ttl_seconds: int = Field(default=3600, ge=60)
+    # File storage: "local" (storage_dir) or "s3" (any S3-compatible object store).
+    storage_backend: str = Field(default="local", pattern="^(local|s3)$")
+    storage_s3_endpoint_url: str | None = None
+    storage_s3_region: str | None = None
+    storage_s3_access_key_id: str | None = None
+    storage_s3_secret_access_key: SecretStr | None = None
+    storage_s3_bucket: str | None = None
+    storage_s3_prefix: str = ""
+    # Signing (docs/signing.md). Sandbox default: this process's /sandbox/ca and /sandbox/tsa, trusting
+    # the sandbox root.
+    ca_api_url: str | None = None
+    ca_api_key: SecretStr | None = None
+    ca_api_secret: SecretStr | None = None
+    ca_root_cert_pem: str | None = None
+    tsa_url: str | None = None
+    tsa_root_cert_pem: str | None = None
+    # DOMAIN §10 lockout shape: wrong signing PINs in a row before signing locks, and for how long.
+    signing_pin_max_attempts: int = Field(default=5, ge=1)
+    signing_pin_lock_minutes: int = Field(default=15, ge=1)
     # HIS (FHIR R4). Sandbox default: this process's /sandbox/his/fhir.
     his_fhir_url: str | None = None
     his_api_token: SecretStr | None = None
@@ -186,6 +217,12 @@ class Settings(BaseSettings):
             "realname_api_url",
             "realname_api_key",
             "realname_api_secret",
+            "ca_api_url",
+            "ca_api_key",
+            "ca_api_secret",
+            "ca_root_cert_pem",
+            "tsa_url",
+            "tsa_root_cert_pem",
         ):
             value = getattr(self, name)
             if (

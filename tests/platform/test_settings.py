@@ -21,6 +21,12 @@ GOOD = {
     "realname_api_url": "https://rn.example.cn",
     "realname_api_key": SecretStr("key"),
     "realname_api_secret": SecretStr("secret"),
+    "ca_api_url": "https://ca.example.cn",
+    "ca_api_key": SecretStr("key"),
+    "ca_api_secret": SecretStr("secret"),
+    "ca_root_cert_pem": "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n",
+    "tsa_url": "https://tsa.example.cn",
+    "tsa_root_cert_pem": "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n",
 }
 
 
@@ -38,7 +44,9 @@ def test_production_with_every_default_is_refused_naming_each_setting() -> None:
         assert name in message
 
 
-@pytest.mark.parametrize("missing", ["secret_key", "field_keys", "blind_index_key", "realname_api_secret"])
+@pytest.mark.parametrize(
+    "missing", ["secret_key", "field_keys", "blind_index_key", "realname_api_secret", "ca_api_secret"]
+)
 def test_production_names_the_one_missing_secret(missing: str) -> None:
     values = {**GOOD, missing: SecretStr("")}
     with pytest.raises(InsecureSettings) as refused:

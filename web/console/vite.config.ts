@@ -15,7 +15,7 @@ export default defineConfig({
   server: {
     port: 5174,
     proxy: {
-      "/api": { target: backend, changeOrigin: false },
+      "/api": { target: backend, changeOrigin: false, ws: true },
       "/sandbox": { target: backend, changeOrigin: false },
     },
   },

@@ -18,7 +18,7 @@ export default defineConfig({
   server: {
     port: 5173,
     proxy: {
-      "/api": { target: backend, changeOrigin: false },
+      "/api": { target: backend, changeOrigin: false, ws: true },
       "/sandbox": { target: backend, changeOrigin: false },
     },
   },

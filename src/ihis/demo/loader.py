@@ -176,6 +176,7 @@ def load_demo(database: Database, settings: Settings) -> str:
         _consent(db, inst, load)
         _load_extensions(db, inst, load)
         _load_schedule(db, inst, load, settings)
+        _load_codes(db, load)
     return summary(load, settings)
 
 
@@ -184,6 +185,13 @@ def _load_extensions(db: Session, inst: Institution, load: DemoLoad) -> None:
     from ihis.demo import extensions
 
     extensions.load(db, inst, load)
+
+
+def _load_codes(db: Session, load: DemoLoad) -> None:
+    """The demo's diagnosis code subsets (coding domain)."""
+    from ihis.demo.codes import load_codes
+
+    load_codes(db, load)
 
 
 def _load_schedule(db: Session, inst: Institution, load: DemoLoad, settings: Settings) -> None:

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from ihis.integrations.ca.sandbox import router as ca_router
 from ihis.integrations.his.sandbox import router as his_router
 from ihis.integrations.payment.sandbox import router as payment_router
 from ihis.integrations.realname.sandbox import router as realname_router
 from ihis.integrations.sms.sandbox import router as sms_router
+from ihis.integrations.tsa.sandbox import router as tsa_router
 
 router = APIRouter()
 router.include_router(sms_router)
 router.include_router(realname_router)
 router.include_router(his_router)
 router.include_router(payment_router)
+router.include_router(ca_router)
+router.include_router(tsa_router)

@@ -34,6 +34,11 @@ class Event(StrEnum):
     SESSION_SHIFTED = "session_shifted"
     DOCTOR_SHIFT_REMINDER = "doctor_shift_reminder"
     SESSION_ASSIGNED = "session_assigned"
+    PATIENT_WAITING = "patient_waiting"
+    CONSULTATION_REJECTED = "consultation_rejected"
+    CONSULTATION_STOPPED = "consultation_stopped"
+    RECORD_SIGNED = "record_signed"
+    CHAT_MESSAGE = "chat_message"
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,10 @@ VARIABLE_LABELS: dict[str, str] = {
     "refund_channel": "退款渠道",
     "refund_arrival": "预计到账",
     "booked_count": "已预约人数",
+    "reason": "原因",
+    "advice": "医生建议",
+    "version": "版本",
+    "sender_name": "发送人",
 }
 
 _VISIT = ("patient_name", "doctor_name", "department", "start_time", "service_mode")
@@ -207,6 +216,71 @@ SPECS: dict[Event, EventSpec] = {
             "New session assigned",
             "Dr {doctor_name}, you are scheduled for a {service_mode} session ({department}) from "
             "{start_time} to {end_time}.",
+        ),
+        EventSpec(
+            Event.PATIENT_WAITING,
+            "新患者候诊",
+            ("doctor_name", "patient_name", "queue_number", "start_time"),
+            frozenset({"queue_number"}),
+            "新患者候诊",
+            "{doctor_name}医生，{patient_name}（{queue_number}号）已在候诊，出诊时间{start_time}。",
+            None,
+            "New patient waiting",
+            "Dr {doctor_name}, {patient_name} (number {queue_number}) is waiting; session at {start_time}.",
+        ),
+        EventSpec(
+            Event.CONSULTATION_REJECTED,
+            "非复诊退号",
+            (*_VISIT, "reason", "amount_yuan"),
+            frozenset({"reason"}),
+            "医生未接诊",
+            "{patient_name}，{department}{doctor_name}医生未接诊您{start_time}的线上复诊，原因：{reason}。"
+            "挂号费{amount_yuan}元将原路退回，请到医院线下就诊。",
+            "{patient_name}，{doctor_name}医生未接诊您的线上复诊（{reason}），"
+            "挂号费{amount_yuan}元将原路退回，请线下就诊。",
+            "Consultation declined",
+            "{patient_name}, Dr {doctor_name} did not take your online follow-up at {start_time}: {reason}. "
+            "The fee of {amount_yuan} yuan will be refunded; please visit the hospital in person.",
+        ),
+        EventSpec(
+            Event.CONSULTATION_STOPPED,
+            "中止复诊",
+            (*_VISIT, "reason", "advice", "amount_yuan"),
+            frozenset({"reason", "advice"}),
+            "医生中止了线上复诊",
+            "{patient_name}，{doctor_name}医生中止了本次线上复诊，原因：{reason}。医生建议：{advice}。"
+            "请尽快到医院线下就诊，挂号费{amount_yuan}元将原路退回。",
+            "{patient_name}，{doctor_name}医生中止了线上复诊（{reason}），建议：{advice}。"
+            "请尽快线下就诊，费用原路退回。",
+            "Consultation stopped",
+            "{patient_name}, Dr {doctor_name} stopped the online consultation: {reason}. Advice: {advice}. "
+            "Please see a doctor in person soon; the fee of {amount_yuan} yuan will be refunded.",
+        ),
+        EventSpec(
+            Event.RECORD_SIGNED,
+            "病历已签署",
+            ("patient_name", "doctor_name", "department", "version"),
+            frozenset({"doctor_name"}),
+            "门诊病历已生成",
+            "{patient_name}，{department}{doctor_name}医生已签署您的门诊病历（第{version}版），"
+            "可在“我的病历”查看和下载。",
+            None,
+            "Medical record signed",
+            "{patient_name}, Dr {doctor_name} ({department}) signed your outpatient record "
+            "(version {version}); read or download it under My records.",
+        ),
+        # Delayed mode (留言, issue 4 §2): the text never travels in the notice (health data stays
+        # in the app); one notice per batch of unread messages (messaging/delivery.py).
+        EventSpec(
+            Event.CHAT_MESSAGE,
+            "新留言",
+            ("sender_name",),
+            frozenset({"sender_name"}),
+            "您有新的留言",
+            "{sender_name}给您发来了新消息，请在问诊页面查看。",
+            "{sender_name}给您发来了新消息，请登录互联网医院查看。",
+            "New message",
+            "{sender_name} sent you a new message; open the consultation to read it.",
         ),
     )
 }

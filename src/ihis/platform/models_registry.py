@@ -14,10 +14,16 @@ MODEL_MODULES = (
     "ihis.integrations.realname.models",
     "ihis.integrations.his.models",
     "ihis.integrations.payment.models",
+    "ihis.integrations.ca.models",
     "ihis.scheduling.models",
     "ihis.billing.models",
     "ihis.registration.models",
     "ihis.notifications.models",
+    "ihis.messaging.models",
+    "ihis.coding.models",
+    "ihis.emr_templates.models",
+    "ihis.signing.models",
+    "ihis.consultation.models",
 )
 
 

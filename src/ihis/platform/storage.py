@@ -1,7 +1,8 @@
 """File storage for uploads (licence scans, photos): random keys, sniffed types, size limits.
 
 The embedded default keeps files in a local directory (``settings.storage_dir``); a deployment
-with several API hosts plugs in an S3-compatible store behind the same ``FileStorage`` protocol.
+with several API hosts sets ``IHIS_STORAGE_BACKEND=s3`` and an S3-compatible store (MinIO, OSS, COS,
+AWS) serves the same ``FileStorage`` protocol (``S3FileStorage``).
 Callers never choose a path: every file gets a random key, and a key is checked against its
 shape before it touches the file system, so no user input can reach outside the store.
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
@@ -26,6 +28,14 @@ JPEG = "image/jpeg"
 PDF = "application/pdf"
 GIF = "image/gif"
 WEBP = "image/webp"
+OGG = "audio/ogg"
+WEBM = "audio/webm"
+MP4_AUDIO = "audio/mp4"
+MP4_VIDEO = "video/mp4"
+# ISO base media brands that announce audio only (M4A/M4B); other brands may carry video.
+_AUDIO_BRANDS = (b"M4A ", b"M4B ")
+# Enough leading bytes for every signature below (the WebM DocType sits inside the EBML header).
+SNIFF_BYTES = 64
 
 # Content types are decided by the leading bytes, never by the client's Content-Type or the file
 # name: a renamed executable is refused whatever it claims to be.
@@ -49,6 +59,12 @@ def sniff_content_type(head: bytes) -> str | None:
             return content_type
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return WEBP
+    if head.startswith(b"OggS"):
+        return OGG
+    if head.startswith(b"\x1a\x45\xdf\xa3") and b"webm" in head[:SNIFF_BYTES]:
+        return WEBM
+    if head[4:8] == b"ftyp":
+        return MP4_AUDIO if head[8:12] in _AUDIO_BRANDS else MP4_VIDEO
     return None
 
 
@@ -125,9 +141,97 @@ class LocalFileStorage:
         self._path(key).unlink(missing_ok=True)
 
 
+class S3FileStorage:
+    """Files in an S3-compatible bucket (``<prefix><key>``), through boto3 over HTTP(S)."""
+
+    def __init__(self, config: S3Config) -> None:
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = config.bucket
+        self.prefix = config.prefix
+        self._client: Any = boto3.client(
+            "s3",
+            endpoint_url=config.endpoint_url,
+            region_name=config.region,
+            aws_access_key_id=config.access_key_id,
+            aws_secret_access_key=config.secret_access_key,
+            config=Config(
+                retries={"max_attempts": 3, "mode": "standard"},
+                s3={"addressing_style": "path"},
+                connect_timeout=5,
+                read_timeout=30,
+            ),
+        )
+
+    def _object(self, key: str) -> str:
+        if not is_valid_key(key):
+            raise NotFound("文件不存在", "File not found")
+        return self.prefix + key
+
+    def put(self, data: bytes) -> str:
+        key = new_key()
+        # A single PUT is atomic: the object exists whole or not at all.
+        self._client.put_object(Bucket=self.bucket, Key=self._object(key), Body=data)
+        return key
+
+    def get(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=self._object(key))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                raise NotFound("文件不存在", "File not found") from None
+            raise
+        body: bytes = response["Body"].read()
+        return body
+
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self.bucket, Key=self._object(key))
+
+
+@dataclass(frozen=True)
+class S3Config:
+    bucket: str
+    endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    prefix: str = ""
+
+
+def s3_config(settings: Settings) -> S3Config | None:
+    """The S3 store's settings when ``IHIS_STORAGE_BACKEND=s3`` (``IHIS_STORAGE_S3_*``), else None."""
+    if settings.storage_backend != "s3":
+        return None
+    if not settings.storage_s3_bucket:
+        raise RuntimeError("IHIS_STORAGE_BACKEND=s3 needs IHIS_STORAGE_S3_BUCKET")
+    secret = settings.storage_s3_secret_access_key
+    return S3Config(
+        bucket=settings.storage_s3_bucket,
+        endpoint_url=settings.storage_s3_endpoint_url,
+        region=settings.storage_s3_region,
+        access_key_id=settings.storage_s3_access_key_id,
+        secret_access_key=secret.get_secret_value() if secret else None,
+        prefix=settings.storage_s3_prefix,
+    )
+
+
+_s3_stores: dict[S3Config, S3FileStorage] = {}
+_s3_lock = threading.Lock()
+
+
 def storage_for(settings: Settings) -> FileStorage:
-    """The configured store (local directory; an S3-compatible store can be selected here later)."""
-    return LocalFileStorage(settings.storage_dir)
+    """The configured store: the local directory, or S3-compatible storage (one client per config)."""
+    config = s3_config(settings)
+    if config is None:
+        return LocalFileStorage(settings.storage_dir)
+    with _s3_lock:
+        store = _s3_stores.get(config)
+        if store is None:
+            store = _s3_stores[config] = S3FileStorage(config)
+        return store
 
 
 def read_limited(stream: BinaryIO, max_bytes: int, field: str) -> bytes:
@@ -166,7 +270,7 @@ def accept_upload(
         raise _too_large(field, max_bytes)
     if not data:
         raise InvalidInput.field(field, "file_empty", "文件为空", "The file is empty")
-    content_type = sniff_content_type(data[:16])
+    content_type = sniff_content_type(data[:SNIFF_BYTES])
     if content_type not in allowed:
         names = "/".join(sorted(t.split("/")[1].upper() for t in allowed))
         raise InvalidInput.field(

@@ -424,3 +424,40 @@ def evidence_ids_of_uploads(db: Session, upload_ids: list[int]) -> dict[int, int
         )
     )
     return {row[0]: row[1] for row in rows if row[0] is not None}
+
+
+def decide_upload(
+    db: Session, actor: Actor, upload_id: int, *, confirmed: bool, note: str | None
+) -> EvidenceUpload:
+    """The doctor confirms or rejects an uploaded earlier record (once; 409 if already decided)."""
+    now = utcnow()
+    moved = db.execute(
+        update(EvidenceUpload)
+        .where(
+            EvidenceUpload.id == upload_id,
+            EvidenceUpload.institution_id == actor.institution_id,
+            EvidenceUpload.status == "pending_doctor_confirmation",
+        )
+        .values(
+            status="confirmed" if confirmed else "rejected",
+            decided_by=actor.user_id,
+            decided_at=now,
+            decision_note=(note or "").strip()[:500] or None,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not moved.rowcount:  # type: ignore[attr-defined]
+        raise Conflict("该病历已确认或已驳回", "The uploaded record was already decided")
+    row = db.get(EvidenceUpload, upload_id, populate_existing=True)
+    assert row is not None
+    audit.record(
+        db,
+        actor.audit(),
+        "evidence.upload.confirm" if confirmed else "evidence.upload.reject",
+        resource_type="evidence_upload",
+        resource_id=upload_id,
+        patient_id=row.visitor_id,
+        detail={"note": row.decision_note},
+    )
+    return row

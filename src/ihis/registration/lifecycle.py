@@ -248,6 +248,11 @@ def close_unpaid(db: Session, registration_id: int) -> bool:
     return True
 
 
+def refund_fee(db: Session, registration: Registration, reason: str) -> bool:
+    """Give the whole fee back by the original channel (doctor rejected or stopped the visit)."""
+    return _refund_if_paid(db, registration, reason)
+
+
 def _refund_if_paid(db: Session, registration: Registration, reason: str) -> bool:
     """Ask for the whole fee back when the bill is paid (any other state: nothing was taken)."""
     assert registration.bill_id is not None
@@ -465,3 +470,34 @@ def mark_no_shows(db: Session, now: dt.datetime, settings: Settings, *, limit: i
         )
         block_if_due(db, institution_id, account_id, now, settings)
     return marked
+
+
+# --- the consultation's moves (called by the consultation domain) ----------------------------------
+
+
+def mark_attended(db: Session, registration_id: int, at: dt.datetime) -> bool:
+    """The doctor received the patient: the registration is no longer a no-show candidate."""
+    return _moved(
+        db.execute(
+            update(Registration)
+            .where(
+                Registration.id == registration_id,
+                Registration.status == CONFIRMED,
+                Registration.attended_at.is_(None),
+            )
+            .values(attended_at=at, updated_at=at, version=Registration.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+    )
+
+
+def reject_by_doctor(db: Session, registration_id: int, reason: str) -> Registration:
+    """Not a follow-up (BJ 5.2.3): cancelled, refunded in full; 409 if it is no longer waiting."""
+    registration = db.get(Registration, registration_id, populate_existing=True)
+    if registration is None or registration.status != CONFIRMED or registration.attended_at is not None:
+        raise RegistrationChanged()
+    _leave_live(db, registration, "doctor_rejected", reason[:200])
+    refreshed = db.get(Registration, registration_id, populate_existing=True)
+    assert refreshed is not None
+    _refund_if_paid(db, refreshed, "医生判定不符合线上复诊条件，全额退款")
+    return refreshed

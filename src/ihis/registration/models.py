@@ -110,7 +110,8 @@ NO_SHOW = "no_show"
 REGISTRATION_STATUSES = (PENDING_PAYMENT, CONFIRMED, CANCELLED, CLOSED, NO_SHOW)
 # A registration that holds one slot of its session (the slot counter counts exactly these).
 LIVE_STATUSES = (PENDING_PAYMENT, CONFIRMED)
-CANCEL_KINDS = ("patient", "session_stopped")
+# patient: before the start; session_stopped: 停诊; doctor_rejected: not a follow-up (BJ 5.2.3).
+CANCEL_KINDS = ("patient", "session_stopped", "doctor_rejected")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

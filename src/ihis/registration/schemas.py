@@ -82,7 +82,7 @@ class RegistrationOut(BaseModel):
     queue_number: int | None
     confirmed_at: dt.datetime | None
     cancelled_at: dt.datetime | None
-    cancel_kind: Literal["patient", "session_stopped"] | None
+    cancel_kind: Literal["patient", "session_stopped", "doctor_rejected"] | None
     cancel_reason: str | None
     guardian_accompanied: bool
     can_cancel: bool

@@ -33,6 +33,8 @@ export const MENU: MenuEntry[] = [
     permissions: [],
     roles: ["doctor"],
   },
+  { key: "workstation", route: "workstation", icon: "FirstAidKit", permissions: [], roles: ["doctor"] },
+  { key: "mySigning", route: "my-signing", icon: "Stamp", permissions: [], roles: ["doctor", "pharmacist"] },
   {
     key: "scheduling",
     icon: "Calendar",

@@ -109,6 +109,24 @@ const routes: RouteRecordRaw[] = [
         meta: { roles: ["doctor"], title: "menu.mySessions" },
       },
       {
+        path: "workstation",
+        name: "workstation",
+        component: () => import("./pages/workstation/WorkstationPage.vue"),
+        meta: { roles: ["doctor"], title: "menu.workstation" },
+      },
+      {
+        path: "workstation/consultations/:id(\\d+)",
+        name: "consultation",
+        component: () => import("./pages/workstation/ConsultationPage.vue"),
+        meta: { roles: ["doctor"], title: "workstation.consultationTitle" },
+      },
+      {
+        path: "me/signing",
+        name: "my-signing",
+        component: () => import("./pages/signing/SigningPinPage.vue"),
+        meta: { title: "menu.mySigning" },
+      },
+      {
         path: "registrations",
         name: "registrations",
         component: () => import("./pages/registrations/RegistrationsPage.vue"),

@@ -24,6 +24,8 @@ export function messageTarget(message: Message): RouteLocationRaw | null {
   if (link.type === "registration") return { name: "registration", params: { id: link.id } };
   if (link.type === "bill") return { name: "bill", params: { id: link.id } };
   if (link.type === "booking_block") return { name: "booking-block" };
+  if (link.type === "consultation") return { name: "consultation", params: { id: link.id } };
+  if (link.type === "medical_record") return { name: "record", params: { id: link.id } };
   const route = link.route ?? "";
   if (route.startsWith("/") && !route.startsWith("//")) return route.replace(/^\/app(?=\/)/, "");
   return null;

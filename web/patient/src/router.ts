@@ -22,6 +22,11 @@ const routes: RouteRecordRaw[] = [
   { path: "/registrations/:id", name: "registration", component: () => import("./pages/RegistrationDetailPage.vue"), meta: { title: "nav.registration", auth: true }, props: true },
   { path: "/messages", name: "messages", component: () => import("./pages/MessagesPage.vue"), meta: { title: "nav.messages", tabbar: true, root: true, auth: true } },
   { path: "/booking-block", name: "booking-block", component: () => import("./pages/BookingBlockPage.vue"), meta: { title: "nav.bookingBlock", auth: true } },
+  { path: "/consultations", name: "consultations", component: () => import("./pages/ConsultationsPage.vue"), meta: { title: "nav.consultations", auth: true } },
+  { path: "/consultations/:id", name: "consultation", component: () => import("./pages/ConsultationPage.vue"), meta: { title: "nav.consultation", auth: true }, props: true },
+  { path: "/records", name: "records", component: () => import("./pages/RecordsPage.vue"), meta: { title: "nav.records", auth: true } },
+  { path: "/records/:id", name: "record", component: () => import("./pages/RecordPage.vue"), meta: { title: "nav.record", auth: true }, props: true },
+  { path: "/verify/:code", name: "verify", component: () => import("./pages/VerifyPage.vue"), meta: { title: "nav.verify" }, props: true },
   { path: "/disclosure", name: "disclosure", component: () => import("./pages/DisclosurePage.vue"), meta: { title: "nav.disclosure" } },
   { path: "/:rest(.*)*", name: "not-found", component: () => import("./pages/NotFoundPage.vue"), meta: { title: "nav.notFound" } },
 ];

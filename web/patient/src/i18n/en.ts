@@ -1,6 +1,11 @@
 export default {
   app: { name: "Internet Hospital" },
   nav: {
+    consultations: "My consultations",
+    consultation: "Consultation",
+    records: "My medical records",
+    record: "Medical record",
+    verify: "Verify a signature",
     home: "Home",
     login: "Log in",
     register: "Sign up",
@@ -63,6 +68,8 @@ export default {
     about: "About the hospital",
     loginPrompt: "Log in / Sign up",
     tiles: {
+      consultations: "Consultations",
+      records: "Medical records",
       slots: "Book a visit",
       registrations: "My bookings",
       messages: "Messages",

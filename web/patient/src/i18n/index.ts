@@ -1,7 +1,12 @@
 import { createIhisI18n } from "@ihis/shared/i18n";
 import bookingEn from "./booking.en";
 import bookingZhCN from "./booking.zh-CN";
+import consultationEn from "./consultation.en";
+import consultationZhCN from "./consultation.zh-CN";
 import en from "./en";
 import zhCN from "./zh-CN";
 
-export const i18n = createIhisI18n({ "zh-CN": { ...zhCN, ...bookingZhCN }, en: { ...en, ...bookingEn } });
+export const i18n = createIhisI18n({
+  "zh-CN": { ...zhCN, ...bookingZhCN, ...consultationZhCN },
+  en: { ...en, ...bookingEn, ...consultationEn },
+});

@@ -1,6 +1,11 @@
 export default {
   app: { name: "互联网医院" },
   nav: {
+    consultations: "我的问诊",
+    consultation: "问诊详情",
+    records: "我的病历",
+    record: "电子病历",
+    verify: "签名验证",
     home: "首页",
     login: "登录",
     register: "注册",
@@ -63,6 +68,8 @@ export default {
     about: "医院介绍",
     loginPrompt: "登录 / 注册",
     tiles: {
+      consultations: "我的问诊",
+      records: "我的病历",
       slots: "预约挂号",
       registrations: "我的挂号",
       messages: "消息",

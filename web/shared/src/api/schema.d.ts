@@ -153,6 +153,66 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/codes/{system}/editions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Editions
+         * @description The institution's editions of a code system, current first.
+         */
+        get: operations["list_editions_api_v1_admin_codes__system__editions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/codes/{system}/editions/{edition_id}/make-current": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make Current
+         * @description Make an edition the one doctors search by default.
+         */
+        post: operations["make_current_api_v1_admin_codes__system__editions__edition_id__make_current_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/codes/{system}/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Codes
+         * @description Import an official table into an edition: all rows or none, with a row-by-row error report.
+         */
+        post: operations["import_codes_api_v1_admin_codes__system__import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/consents": {
         parameters: {
             query?: never;
@@ -973,6 +1033,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/signers/{user_id}/enrol": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enrol Signer
+         * @description Enrol a doctor or pharmacist at the CA, or the hospital seal with this person as keeper
+         *     (``{"purpose": "seal"}``); re-enrolling revokes the old certificate.
+         */
+        post: operations["enrol_signer_api_v1_admin_signers__user_id__enrol_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/staff": {
         parameters: {
             query?: never;
@@ -1518,6 +1599,98 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/codes/{system}/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search Codes
+         * @description Search by code prefix, pinyin initials or name, best first (staff only).
+         */
+        get: operations["search_codes_api_v1_codes__system__search_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/codes/{system}/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Code
+         * @description One code of the current (or given) edition.
+         */
+        get: operations["get_code_api_v1_codes__system___code__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/emr-templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Department
+         * @description A department's shared templates (doctors of that department).
+         */
+        get: operations["list_department_api_v1_emr_templates_get"];
+        put?: never;
+        /**
+         * Create Department
+         * @description A new template shared by the department (doctors of that department).
+         */
+        post: operations["create_department_api_v1_emr_templates_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/emr-templates/{template_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Department
+         * @description One template of the doctor's department.
+         */
+        get: operations["get_department_api_v1_emr_templates__template_id__get"];
+        /**
+         * Update Department
+         * @description Replace a template of the doctor's department (409 if it changed since ``version``).
+         */
+        put: operations["update_department_api_v1_emr_templates__template_id__put"];
+        post?: never;
+        /**
+         * Delete Department
+         * @description Remove a template of the doctor's department.
+         */
+        delete: operations["delete_department_api_v1_emr_templates__template_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/bills": {
         parameters: {
             query?: never;
@@ -1642,6 +1815,46 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/consultations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Consultations
+         * @description The caller's consultations, newest first.
+         */
+        get: operations["my_consultations_api_v1_me_consultations_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/consultations/{consultation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Consultation
+         * @description One own consultation with its timeline (anyone else's: 404).
+         */
+        get: operations["my_consultation_api_v1_me_consultations__consultation_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/eligibility-checks": {
         parameters: {
             query?: never;
@@ -1657,6 +1870,58 @@ export interface paths {
          */
         post: operations["check_eligibility_api_v1_me_eligibility_checks_post"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/emr-templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Personal
+         * @description The doctor's own templates.
+         */
+        get: operations["list_personal_api_v1_me_emr_templates_get"];
+        put?: never;
+        /**
+         * Create Personal
+         * @description A new personal template (diagnosis codes must be in the current editions).
+         */
+        post: operations["create_personal_api_v1_me_emr_templates_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/emr-templates/{template_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Personal
+         * @description One of the doctor's own templates.
+         */
+        get: operations["get_personal_api_v1_me_emr_templates__template_id__get"];
+        /**
+         * Update Personal
+         * @description Replace one of the doctor's own templates (409 if it changed since ``version``).
+         */
+        put: operations["update_personal_api_v1_me_emr_templates__template_id__put"];
+        post?: never;
+        /**
+         * Delete Personal
+         * @description Remove one of the doctor's own templates.
+         */
+        delete: operations["delete_personal_api_v1_me_emr_templates__template_id__delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1830,6 +2095,66 @@ export interface paths {
         patch: operations["patch_profile_api_v1_me_profile_patch"];
         trace?: never;
     };
+    "/api/v1/me/records": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Records
+         * @description The caller's signed records (every version), newest first.
+         */
+        get: operations["my_records_api_v1_me_records_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/records/{record_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Record
+         * @description One signed version (anyone else's: 404); the read is audited.
+         */
+        get: operations["my_record_api_v1_me_records__record_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/records/{record_id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Record Pdf
+         * @description The PDF with the signature and time-stamp details and a verification QR code.
+         */
+        get: operations["my_record_pdf_api_v1_me_records__record_id__pdf_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/registrations": {
         parameters: {
             query?: never;
@@ -1927,6 +2252,46 @@ export interface paths {
          */
         get: operations["waiting_list_api_v1_me_sessions__session_id__waiting_list_get"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/signing-certificate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Signing Certificate
+         * @description The caller's signing certificate (or the seal they keep): status, subject, serial, validity.
+         */
+        get: operations["get_signing_certificate_api_v1_me_signing_certificate_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/signing-pin": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Put Signing Pin
+         * @description Set the first signing PIN (the certificate is issued) or change it with the old PIN.
+         */
+        put: operations["put_signing_pin_api_v1_me_signing_pin_put"];
         post?: never;
         delete?: never;
         options?: never;
@@ -2286,6 +2651,398 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/public/verify/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Public Verify
+         * @description Verify by the opaque code printed as a QR code; the answer holds no personal data.
+         */
+        get: operations["public_verify_api_v1_public_verify__code__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rooms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Rooms
+         * @description The caller's rooms with unread counts.
+         */
+        get: operations["list_rooms_api_v1_rooms_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rooms/{room_id}/files": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Upload File
+         * @description Upload an image or voice clip; send it with ``kind`` image/voice and the returned ``key``.
+         */
+        post: operations["upload_file_api_v1_rooms__room_id__files_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rooms/{room_id}/files/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download File
+         * @description A room's file (members; quality staff, audited).
+         */
+        get: operations["download_file_api_v1_rooms__room_id__files__key__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rooms/{room_id}/messages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Room History
+         * @description Messages after ``after_seq`` in order (members; quality staff, audited).
+         */
+        get: operations["room_history_api_v1_rooms__room_id__messages_get"];
+        put?: never;
+        /**
+         * Send Message
+         * @description Send without a socket (same rules and idempotency as the socket's ``send``).
+         */
+        post: operations["send_message_api_v1_rooms__room_id__messages_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rooms/{room_id}/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark Read
+         * @description Read receipt: everything up to ``seq`` has been read.
+         */
+        post: operations["mark_read_api_v1_rooms__room_id__read_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rtc/ice-servers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Rtc Ice Servers
+         * @description STUN/TURN servers for WebRTC; TURN credentials expire (coturn REST API shared secret).
+         */
+        get: operations["rtc_ice_servers_api_v1_rtc_ice_servers_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/signatures/{document_id}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify Signature
+         * @description Verify a signed document of the caller's institution: content, signature, certificate, time stamp.
+         */
+        get: operations["verify_signature_api_v1_signatures__document_id__verify_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/consultations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Doctor Consultations
+         * @description The doctor's consultations: in progress, completed, rejected or stopped.
+         */
+        get: operations["doctor_consultations_api_v1_workstation_consultations_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/consultations/{consultation_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Doctor Consultation
+         * @description One consultation with its full timeline.
+         */
+        get: operations["doctor_consultation_api_v1_workstation_consultations__consultation_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/consultations/{consultation_id}/complete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Complete
+         * @description End the consultation (the medical record must be signed first).
+         */
+        post: operations["complete_api_v1_workstation_consultations__consultation_id__complete_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/consultations/{consultation_id}/record": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Record Versions
+         * @description Every version of the consultation's record (signed ones and the current draft), oldest first.
+         */
+        get: operations["record_versions_api_v1_workstation_consultations__consultation_id__record_get"];
+        /**
+         * Save Record
+         * @description Write the draft: the first version, or a correction of the signed one (a new version).
+         */
+        put: operations["save_record_api_v1_workstation_consultations__consultation_id__record_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/consultations/{consultation_id}/record/sign": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign Record
+         * @description Sign the draft with the signing PIN: signature + time stamp; the version is archived.
+         *
+         *     No transaction is open while the CA and the TSA answer (``signing.sign_document``).
+         */
+        post: operations["sign_record_api_v1_workstation_consultations__consultation_id__record_sign_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/consultations/{consultation_id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop
+         * @description 中止复诊: reason and advice required; the fee is refunded and the patient told to go offline.
+         */
+        post: operations["stop_api_v1_workstation_consultations__consultation_id__stop_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/registrations/{registration_id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept
+         * @description 接诊: the consultation starts and its chat room opens.
+         */
+        post: operations["accept_api_v1_workstation_registrations__registration_id__accept_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/registrations/{registration_id}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview
+         * @description The patient before accepting: details as permitted, evidence, earlier visits, HIS history, uploads.
+         *
+         *     The read is audited; the HIS is asked with no transaction open.
+         */
+        get: operations["preview_api_v1_workstation_registrations__registration_id__preview_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/registrations/{registration_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject
+         * @description Not a follow-up: refund the fee and tell the patient why (reason required).
+         */
+        post: operations["reject_api_v1_workstation_registrations__registration_id__reject_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/today": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Workbench
+         * @description Today's sessions with their counts and the patients waiting, by queue number (BJ 5.2.1).
+         */
+        get: operations["workbench_api_v1_workstation_today_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/uploads/{upload_id}/decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decide Upload
+         * @description Confirm or reject a patient's uploaded earlier record, for a patient waiting in own sessions.
+         */
+        post: operations["decide_upload_api_v1_workstation_uploads__upload_id__decision_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -2330,6 +3087,17 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AckOut */
+        AckOut: {
+            /** Client Msg Id */
+            client_msg_id: string;
+            /** Duplicate */
+            duplicate: boolean;
+            /** Room */
+            room: number;
+            /** Seq */
+            seq: number;
+        };
         /** AddSlotsIn */
         AddSlotsIn: {
             /** Count */
@@ -2631,6 +3399,21 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** Body_import_codes_api_v1_admin_codes__system__import_post */
+        Body_import_codes_api_v1_admin_codes__system__import_post: {
+            /** Edition */
+            edition: string;
+            /**
+             * File
+             * @description The official table, xlsx or csv
+             */
+            file: string;
+            /**
+             * Make Current
+             * @default false
+             */
+            make_current?: boolean;
+        };
         /** Body_import_sessions_api_v1_admin_scheduling_import_post */
         Body_import_sessions_api_v1_admin_scheduling_import_post: {
             /**
@@ -2664,6 +3447,14 @@ export interface components {
             file: string;
             /** Visitor Id */
             visitor_id: number;
+        };
+        /** Body_upload_file_api_v1_rooms__room_id__files_post */
+        Body_upload_file_api_v1_rooms__room_id__files_post: {
+            /**
+             * File
+             * @description PNG/JPEG/WEBP image or OGG/WEBM/M4A voice clip (<= 60 s)
+             */
+            file: string;
         };
         /** BookingIn */
         BookingIn: {
@@ -2756,11 +3547,46 @@ export interface components {
          * @enum {string}
          */
         ChangeKind: "stop" | "substitute" | "add_slots" | "shift";
+        /** CheckOut */
+        CheckOut: {
+            /** Code */
+            code: string;
+            /** Message En */
+            message_en: string;
+            /** Message Zh */
+            message_zh: string;
+            /** Name */
+            name: string;
+            /** Ok */
+            ok: boolean;
+        };
+        /** CodeDetailOut */
+        CodeDetailOut: {
+            /** Code */
+            code: string;
+            /** Edition */
+            edition: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Initials */
+            initials: string;
+            /** Name */
+            name: string;
+            /** Parent Code */
+            parent_code: string | null;
+            /** System */
+            system: string;
+        };
         /** CodeIn */
         CodeIn: {
             /** Code */
             code: string;
         };
+        /**
+         * CodeSystem
+         * @enum {string}
+         */
+        CodeSystem: "icd10" | "tcm-disease" | "tcm-syndrome";
         /** ConsentAcceptIn */
         ConsentAcceptIn: {
             /** Document Id */
@@ -2834,6 +3660,96 @@ export interface components {
             /** Accepted At */
             accepted_at: string | null;
             document: components["schemas"]["ConsentDocumentOut"] | null;
+        };
+        /** ConsultationDetailOut */
+        ConsultationDetailOut: {
+            /** Advice */
+            advice: string | null;
+            /** Department Name */
+            department_name: string;
+            /** Doctor Id */
+            doctor_id: number;
+            /** Doctor Name */
+            doctor_name: string;
+            /** Ended At */
+            ended_at: string | null;
+            /** Id */
+            id: number;
+            /** Mode */
+            mode: string;
+            /** Reason */
+            reason: string | null;
+            /**
+             * Record Status
+             * @enum {string}
+             */
+            record_status: "none" | "draft" | "signed";
+            /** Registration Id */
+            registration_id: number;
+            /** Registration Number */
+            registration_number: string;
+            /** Room Id */
+            room_id: number | null;
+            /** Session Id */
+            session_id: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "in_progress" | "completed" | "rejected" | "stopped";
+            /** Timeline */
+            timeline: components["schemas"]["TimelineOut"][];
+            /** Visitor Name */
+            visitor_name: string;
+        };
+        /** ConsultationOut */
+        ConsultationOut: {
+            /** Advice */
+            advice: string | null;
+            /** Department Name */
+            department_name: string;
+            /** Doctor Id */
+            doctor_id: number;
+            /** Doctor Name */
+            doctor_name: string;
+            /** Ended At */
+            ended_at: string | null;
+            /** Id */
+            id: number;
+            /** Mode */
+            mode: string;
+            /** Reason */
+            reason: string | null;
+            /**
+             * Record Status
+             * @enum {string}
+             */
+            record_status: "none" | "draft" | "signed";
+            /** Registration Id */
+            registration_id: number;
+            /** Registration Number */
+            registration_number: string;
+            /** Room Id */
+            room_id: number | null;
+            /** Session Id */
+            session_id: number;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "in_progress" | "completed" | "rejected" | "stopped";
+            /** Visitor Name */
+            visitor_name: string;
         };
         /** DecideIn */
         DecideIn: {
@@ -2950,6 +3866,40 @@ export interface components {
             /** Subject Name */
             subject_name: string;
         };
+        /** DepartmentTemplateIn */
+        DepartmentTemplateIn: {
+            /**
+             * Allergy History
+             * @default
+             */
+            allergy_history?: string;
+            /**
+             * Chief Complaint
+             * @default
+             */
+            chief_complaint?: string;
+            /** Department Id */
+            department_id: number;
+            /** Diagnoses */
+            diagnoses?: components["schemas"]["ihis__emr_templates__schemas__DiagnosisIn"][];
+            /** Name */
+            name: string;
+            /**
+             * Past History
+             * @default
+             */
+            past_history?: string;
+            /**
+             * Present Illness
+             * @default
+             */
+            present_illness?: string;
+            /**
+             * Treatment Advice
+             * @default
+             */
+            treatment_advice?: string;
+        };
         /** DisclosureIn */
         DisclosureIn: {
             /** Body */
@@ -2998,6 +3948,37 @@ export interface components {
              */
             uploaded_at: string;
         };
+        /** EarlierVisitOut */
+        EarlierVisitOut: {
+            /** Consultation Id */
+            consultation_id: number;
+            /** Doctor Name */
+            doctor_name: string;
+            /** Signed Record Id */
+            signed_record_id: number | null;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Status */
+            status: string;
+        };
+        /** EditionOut */
+        EditionOut: {
+            /** Code Count */
+            code_count: number;
+            /** Id */
+            id: number;
+            /** Imported At */
+            imported_at: string | null;
+            /** Is Current */
+            is_current: boolean;
+            /** Name */
+            name: string;
+            /** System */
+            system: string;
+        };
         /** EligibilityCheckIn */
         EligibilityCheckIn: {
             /** Department Id */
@@ -3036,10 +4017,38 @@ export interface components {
             upload_allowed?: boolean;
         };
         /**
+         * EnrolIn
+         * @description What to enrol: the person's own signer, or the hospital seal with the person as its keeper.
+         */
+        EnrolIn: {
+            /**
+             * Purpose
+             * @default personal
+             * @enum {string}
+             */
+            purpose?: "personal" | "seal";
+        };
+        /**
+         * EnrolmentOut
+         * @description A new enrolment: the person sets the PIN next.
+         */
+        EnrolmentOut: {
+            /** Credential Id */
+            credential_id: number;
+            /** Purpose */
+            purpose: string;
+            /** Signer Kind */
+            signer_kind: string;
+            /** Status */
+            status: string;
+            /** User Id */
+            user_id: number;
+        };
+        /**
          * Event
          * @enum {string}
          */
-        Event: "booking_confirmed" | "payment_succeeded" | "bill_closed" | "refund_progress" | "visit_reminder" | "session_stopped" | "session_substituted" | "session_shifted" | "doctor_shift_reminder" | "session_assigned";
+        Event: "booking_confirmed" | "payment_succeeded" | "bill_closed" | "refund_progress" | "visit_reminder" | "session_stopped" | "session_substituted" | "session_shifted" | "doctor_shift_reminder" | "session_assigned" | "patient_waiting" | "consultation_rejected" | "consultation_stopped" | "record_signed" | "chat_message";
         /** EvidenceBrief */
         EvidenceBrief: {
             /** Id */
@@ -3101,6 +4110,17 @@ export interface components {
             /** Visitor Id */
             visitor_id: number;
         };
+        /** FileRef */
+        FileRef: {
+            /** Content Type */
+            content_type: string | null;
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Key */
+            key: string;
+            /** Size */
+            size: number | null;
+        };
         /** GenerateIn */
         GenerateIn: {
             /**
@@ -3131,6 +4151,59 @@ export interface components {
         HTTPValidationError: {
             /** Detail */
             detail?: components["schemas"]["ValidationError"][];
+        };
+        /** HisDiagnosisOut */
+        HisDiagnosisOut: {
+            /** Icd10 Code */
+            icd10_code: string;
+            /** Name */
+            name: string;
+            /** Record Id */
+            record_id: string;
+            /**
+             * Recorded On
+             * Format: date
+             */
+            recorded_on: string;
+        };
+        /** HisEncounterOut */
+        HisEncounterOut: {
+            /** Department Name */
+            department_name: string | null;
+            /** Encounter Class */
+            encounter_class: string;
+            /** Record Id */
+            record_id: string;
+            /**
+             * Start
+             * Format: date
+             */
+            start: string;
+        };
+        /** HistoryOut */
+        HistoryOut: {
+            /** Last Seq */
+            last_seq: number;
+            /** Messages */
+            messages: components["schemas"]["ihis__messaging__schemas__MessageOut"][];
+            /** Room */
+            room: number;
+        };
+        /** IceServer */
+        IceServer: {
+            /** Credential */
+            credential?: string | null;
+            /** Urls */
+            urls: string[];
+            /** Username */
+            username?: string | null;
+        };
+        /** IceServersOut */
+        IceServersOut: {
+            /** Ice Servers */
+            ice_servers: components["schemas"]["IceServer"][];
+            /** Ttl Seconds */
+            ttl_seconds: number;
         };
         /** ImportedStaffOut */
         ImportedStaffOut: {
@@ -3227,29 +4300,10 @@ export interface components {
             /** Watermark */
             watermark: string;
         };
-        /** MessageOut */
-        MessageOut: {
-            /** Body */
-            body: string;
-            /**
-             * Created At
-             * Format: date-time
-             */
-            created_at: string;
-            /** Event */
-            event: string;
-            /** Id */
-            id: number;
-            link: components["schemas"]["LinkOut"] | null;
-            /** Read At */
-            read_at: string | null;
-            /** Title */
-            title: string;
-        };
         /** MessagePage */
         MessagePage: {
             /** Items */
-            items: components["schemas"]["MessageOut"][];
+            items: components["schemas"]["ihis__notifications__schemas__MessageOut"][];
             /** Limit */
             limit: number;
             /** Offset */
@@ -3475,25 +4529,6 @@ export interface components {
             variables?: {
                 [key: string]: string;
             };
-        };
-        /** PreviewOut */
-        PreviewOut: {
-            /** Body */
-            body: string;
-            /** Sms Text */
-            sms_text: string | null;
-            /** Title */
-            title: string;
-            /** Variables */
-            variables: {
-                [key: string]: string;
-            };
-            /** Wechat Data */
-            wechat_data: {
-                [key: string]: string;
-            };
-            /** Wechat Template Id */
-            wechat_template_id: string | null;
         };
         /**
          * Profession
@@ -3767,12 +4802,48 @@ export interface components {
             /** Name */
             name: string | null;
         };
+        /**
+         * PublicVerificationOut
+         * @description The report without personal data (for the QR code's public page).
+         */
+        PublicVerificationOut: {
+            /** Checks */
+            checks: components["schemas"]["CheckOut"][];
+            /** Digest Algorithm */
+            digest_algorithm: string;
+            /** Digest Hex */
+            digest_hex: string;
+            /** Failures */
+            failures: string[];
+            /** Kind */
+            kind: string;
+            /** Signature Algorithm */
+            signature_algorithm: string;
+            /**
+             * Signed At
+             * Format: date-time
+             */
+            signed_at: string;
+            /** Timestamped At */
+            timestamped_at: string | null;
+            /** Tsa Subject */
+            tsa_subject: string | null;
+            /** Valid */
+            valid: boolean;
+            /** Version */
+            version: number;
+        };
         /** ReadAllOut */
         ReadAllOut: {
             /** Marked */
             marked: number;
             /** Unread */
             unread: number;
+        };
+        /** ReadIn */
+        ReadIn: {
+            /** Seq */
+            seq: number;
         };
         /** ReasonOut */
         ReasonOut: {
@@ -3784,6 +4855,87 @@ export interface components {
             message_en: string;
             /** Message Zh */
             message_zh: string;
+        };
+        /** ReceiptOut */
+        ReceiptOut: {
+            /** Account */
+            account: number;
+            /** Delivered Seq */
+            delivered_seq: number;
+            /** Read Seq */
+            read_seq: number;
+            /** Room */
+            room: number;
+        };
+        /** RecordIn */
+        RecordIn: {
+            /**
+             * Advice
+             * @default
+             */
+            advice?: string;
+            /**
+             * Allergy History
+             * @default
+             */
+            allergy_history?: string;
+            /**
+             * Chief Complaint
+             * @default
+             */
+            chief_complaint?: string;
+            /** Diagnoses */
+            diagnoses?: components["schemas"]["ihis__consultation__records_api__DiagnosisIn"][];
+            /**
+             * Past History
+             * @default
+             */
+            past_history?: string;
+            /**
+             * Present Illness
+             * @default
+             */
+            present_illness?: string;
+        };
+        /** RecordOut */
+        RecordOut: {
+            /** Advice */
+            advice: string;
+            /** Allergy History */
+            allergy_history: string;
+            /** Amends Id */
+            amends_id: number | null;
+            /** Author Name */
+            author_name: string;
+            /** Chief Complaint */
+            chief_complaint: string;
+            /** Consultation Id */
+            consultation_id: number;
+            /** Department Name */
+            department_name: string;
+            /** Diagnoses */
+            diagnoses: components["schemas"]["ihis__consultation__records_api__DiagnosisOut"][];
+            /** Id */
+            id: number;
+            /** Past History */
+            past_history: string;
+            /** Present Illness */
+            present_illness: string;
+            signature: components["schemas"]["SignatureOut"] | null;
+            /** Signed At */
+            signed_at: string | null;
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "draft" | "signed";
+            /** Version */
+            version: number;
+            /**
+             * Visit Started At
+             * Format: date-time
+             */
+            visit_started_at: string;
         };
         /** RecoveryCodesOut */
         RecoveryCodesOut: {
@@ -3832,7 +4984,7 @@ export interface components {
             /** Can Pay */
             can_pay: boolean;
             /** Cancel Kind */
-            cancel_kind: ("patient" | "session_stopped") | null;
+            cancel_kind: ("patient" | "session_stopped" | "doctor_rejected") | null;
             /** Cancel Reason */
             cancel_reason: string | null;
             /** Cancelled At */
@@ -3885,7 +5037,7 @@ export interface components {
             /** Can Pay */
             can_pay: boolean;
             /** Cancel Kind */
-            cancel_kind: ("patient" | "session_stopped") | null;
+            cancel_kind: ("patient" | "session_stopped" | "doctor_rejected") | null;
             /** Cancel Reason */
             cancel_reason: string | null;
             /** Cancelled At */
@@ -3931,7 +5083,7 @@ export interface components {
             /** Can Pay */
             can_pay: boolean;
             /** Cancel Kind */
-            cancel_kind: ("patient" | "session_stopped") | null;
+            cancel_kind: ("patient" | "session_stopped" | "doctor_rejected") | null;
             /** Cancel Reason */
             cancel_reason: string | null;
             /** Cancelled At */
@@ -3969,16 +5121,6 @@ export interface components {
             /** Total */
             total: number;
         };
-        /** RejectIn */
-        RejectIn: {
-            /**
-             * Close Application
-             * @default false
-             */
-            close_application?: boolean;
-            /** Reason */
-            reason: string;
-        };
         /**
          * ReviewStatus
          * @enum {string}
@@ -4010,6 +5152,25 @@ export interface components {
             /** Roles */
             roles: components["schemas"]["Role"][];
         };
+        /** RoomOut */
+        RoomOut: {
+            /** Id */
+            id: number;
+            /** Last Seq */
+            last_seq: number;
+            /** Read Seq */
+            read_seq: number;
+            /** Ref Id */
+            ref_id: number;
+            /** Ref Type */
+            ref_type: string;
+            /** Role */
+            role: string;
+            /** Status */
+            status: string;
+            /** Unread */
+            unread: number;
+        };
         /**
          * SandboxSmsOut
          * @description One message the sandbox provider received, with its full text (sandbox data only).
@@ -4038,6 +5199,43 @@ export interface components {
             text: string;
             /** Verification Code */
             verification_code: string | null;
+        };
+        /** SearchHitOut */
+        SearchHitOut: {
+            /** Code */
+            code: string;
+            /** Enabled */
+            enabled: boolean;
+            /** Initials */
+            initials: string;
+            /** Match */
+            match: string;
+            /** Name */
+            name: string;
+            /** Parent Code */
+            parent_code: string | null;
+        };
+        /** SearchOut */
+        SearchOut: {
+            edition: components["schemas"]["EditionOut"];
+            /** Items */
+            items: components["schemas"]["SearchHitOut"][];
+            /** System */
+            system: string;
+        };
+        /** SendIn */
+        SendIn: {
+            /** Body */
+            body?: string | null;
+            /** Client Msg Id */
+            client_msg_id: string;
+            /** File Key */
+            file_key?: string | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "text" | "image" | "voice";
         };
         /**
          * ServiceMode
@@ -4200,6 +5398,35 @@ export interface components {
          * @enum {string}
          */
         SessionStatus: "draft" | "published" | "stopped";
+        /** SessionSummary */
+        SessionSummary: {
+            /** Booked */
+            booked: number;
+            /** Capacity */
+            capacity: number;
+            /** Completed */
+            completed: number;
+            /**
+             * End At
+             * Format: date-time
+             */
+            end_at: string;
+            /** Id */
+            id: number;
+            /** In Progress */
+            in_progress: number;
+            /** Mode */
+            mode: string;
+            /**
+             * Start At
+             * Format: date-time
+             */
+            start_at: string;
+            /** Status */
+            status: string;
+            /** Waiting */
+            waiting: number;
+        };
         /** ShiftIn */
         ShiftIn: {
             /**
@@ -4214,6 +5441,80 @@ export interface components {
              * Format: time
              */
             start_time: string;
+        };
+        /** SignIn */
+        SignIn: {
+            /**
+             * Pin
+             * @description The doctor's signing PIN (not the password)
+             */
+            pin: string;
+        };
+        /** SignatureOut */
+        SignatureOut: {
+            /** Certificate Serial */
+            certificate_serial: string;
+            /** Digest Algorithm */
+            digest_algorithm: string;
+            /** Digest Hex */
+            digest_hex: string;
+            /** Document Id */
+            document_id: number;
+            /** Signature Algorithm */
+            signature_algorithm: string;
+            /**
+             * Signed At
+             * Format: date-time
+             */
+            signed_at: string;
+            /**
+             * Timestamped At
+             * Format: date-time
+             */
+            timestamped_at: string;
+            /** Verification Code */
+            verification_code: string;
+        };
+        /**
+         * SigningCertificateOut
+         * @description The caller's signing certificate: status and the certificate's facts (no key material).
+         */
+        SigningCertificateOut: {
+            /** Locked Until */
+            locked_until?: string | null;
+            /** Not After */
+            not_after?: string | null;
+            /** Not Before */
+            not_before?: string | null;
+            /**
+             * Purpose
+             * @default personal
+             */
+            purpose?: string;
+            /** Serial */
+            serial?: string | null;
+            /** Signer Kind */
+            signer_kind?: string | null;
+            /** Status */
+            status: string;
+            /** Subject */
+            subject?: string | null;
+        };
+        /**
+         * SigningPinIn
+         * @description First PIN (``old_pin`` absent) or a change (``old_pin`` required).
+         */
+        SigningPinIn: {
+            /** New Pin */
+            new_pin: string;
+            /** Old Pin */
+            old_pin?: string | null;
+            /**
+             * Purpose
+             * @default personal
+             * @enum {string}
+             */
+            purpose?: "personal" | "seal";
         };
         /** SmsCodeRequestIn */
         SmsCodeRequestIn: {
@@ -4522,11 +5823,6 @@ export interface components {
              */
             valid_until: string;
         };
-        /** StopIn */
-        StopIn: {
-            /** Reason */
-            reason: string;
-        };
         /** SubjectOut */
         SubjectOut: {
             /** Code */
@@ -4578,6 +5874,75 @@ export interface components {
             /** Wechat Template Id */
             wechat_template_id: string | null;
         };
+        /** TemplateFields */
+        TemplateFields: {
+            /**
+             * Allergy History
+             * @default
+             */
+            allergy_history?: string;
+            /**
+             * Chief Complaint
+             * @default
+             */
+            chief_complaint?: string;
+            /** Diagnoses */
+            diagnoses?: components["schemas"]["ihis__emr_templates__schemas__DiagnosisIn"][];
+            /** Name */
+            name: string;
+            /**
+             * Past History
+             * @default
+             */
+            past_history?: string;
+            /**
+             * Present Illness
+             * @default
+             */
+            present_illness?: string;
+            /**
+             * Treatment Advice
+             * @default
+             */
+            treatment_advice?: string;
+        };
+        /** TemplateUpdateIn */
+        TemplateUpdateIn: {
+            /**
+             * Allergy History
+             * @default
+             */
+            allergy_history?: string;
+            /**
+             * Chief Complaint
+             * @default
+             */
+            chief_complaint?: string;
+            /** Diagnoses */
+            diagnoses?: components["schemas"]["ihis__emr_templates__schemas__DiagnosisIn"][];
+            /** Name */
+            name: string;
+            /**
+             * Past History
+             * @default
+             */
+            past_history?: string;
+            /**
+             * Present Illness
+             * @default
+             */
+            present_illness?: string;
+            /**
+             * Treatment Advice
+             * @default
+             */
+            treatment_advice?: string;
+            /**
+             * Version
+             * @description The version read; a concurrent change answers 409
+             */
+            version: number;
+        };
         /** TemplateVersionOut */
         TemplateVersionOut: {
             /** Body */
@@ -4599,6 +5964,22 @@ export interface components {
             /** Wechat Template Id */
             wechat_template_id: string | null;
         };
+        /** TimelineOut */
+        TimelineOut: {
+            /** Actor Role */
+            actor_role: string;
+            /** Detail */
+            detail: {
+                [key: string]: unknown;
+            } | null;
+            /** Kind */
+            kind: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+        };
         /** TotpEnrolmentOut */
         TotpEnrolmentOut: {
             /** Otpauth Uri */
@@ -4612,6 +5993,13 @@ export interface components {
         UnreadCountOut: {
             /** Unread */
             unread: number;
+        };
+        /** UploadDecisionIn */
+        UploadDecisionIn: {
+            /** Confirm */
+            confirm: boolean;
+            /** Note */
+            note?: string | null;
         };
         /** ValidationError */
         ValidationError: {
@@ -4634,6 +6022,47 @@ export interface components {
             name: string;
             /** Required */
             required: boolean;
+        };
+        /**
+         * VerificationOut
+         * @description The full report for staff: adds the document, reference, signer and certificate.
+         */
+        VerificationOut: {
+            /** Certificate Serial */
+            certificate_serial: string;
+            /** Certificate Subject */
+            certificate_subject: string | null;
+            /** Checks */
+            checks: components["schemas"]["CheckOut"][];
+            /** Digest Algorithm */
+            digest_algorithm: string;
+            /** Digest Hex */
+            digest_hex: string;
+            /** Document Id */
+            document_id: number;
+            /** Failures */
+            failures: string[];
+            /** Kind */
+            kind: string;
+            /** Ref Id */
+            ref_id: string;
+            /** Signature Algorithm */
+            signature_algorithm: string;
+            /**
+             * Signed At
+             * Format: date-time
+             */
+            signed_at: string;
+            /** Signer Id */
+            signer_id: number;
+            /** Timestamped At */
+            timestamped_at: string | null;
+            /** Tsa Subject */
+            tsa_subject: string | null;
+            /** Valid */
+            valid: boolean;
+            /** Version */
+            version: number;
         };
         /** VisitorBrief */
         VisitorBrief: {
@@ -4716,6 +6145,232 @@ export interface components {
             /** Visitor Sex */
             visitor_sex: number;
         };
+        /** WaitingPatient */
+        WaitingPatient: {
+            /** Confirmed At */
+            confirmed_at: string | null;
+            /** Evidence Pending */
+            evidence_pending: boolean;
+            /**
+             * Evidence Source
+             * @enum {string}
+             */
+            evidence_source: "his" | "upload";
+            /** Guardian Accompanied */
+            guardian_accompanied: boolean;
+            /** Queue Number */
+            queue_number: number;
+            /** Registration Id */
+            registration_id: number;
+            /** Session Id */
+            session_id: number;
+            /** Under Six */
+            under_six: boolean;
+            /** Visitor Age */
+            visitor_age: number;
+            /** Visitor Name */
+            visitor_name: string;
+            /** Visitor Sex */
+            visitor_sex: number;
+            /** Waiting Minutes */
+            waiting_minutes: number;
+        };
+        /** Workbench */
+        Workbench: {
+            /** Sessions */
+            sessions: components["schemas"]["SessionSummary"][];
+            /**
+             * Today
+             * Format: date
+             */
+            today: string;
+            /** Waiting */
+            waiting: components["schemas"]["WaitingPatient"][];
+        };
+        /** ImportReportOut */
+        ihis__coding__schemas__ImportReportOut: {
+            /** Added */
+            added: number;
+            /** Disabled */
+            disabled: number;
+            edition: components["schemas"]["EditionOut"];
+            /** Unchanged */
+            unchanged: number;
+            /** Updated */
+            updated: number;
+        };
+        /** DiagnosisIn */
+        ihis__consultation__records_api__DiagnosisIn: {
+            /** Code */
+            code: string;
+            /**
+             * Name
+             * @description Ignored: the code table's name is kept
+             * @default
+             */
+            name?: string;
+            /**
+             * System
+             * @default icd10
+             * @enum {string}
+             */
+            system?: "icd10" | "tcm-disease" | "tcm-syndrome";
+        };
+        /** DiagnosisOut */
+        ihis__consultation__records_api__DiagnosisOut: {
+            /** Code */
+            code: string;
+            /** Edition */
+            edition?: string | null;
+            /** Name */
+            name: string;
+            /** System */
+            system: string;
+        };
+        /** PreviewOut */
+        ihis__consultation__schemas__PreviewOut: {
+            /** Earlier */
+            earlier: components["schemas"]["EarlierVisitOut"][];
+            /** Evidence Codes */
+            evidence_codes: string[];
+            /** Evidence His Encounter Ids */
+            evidence_his_encounter_ids: string[];
+            /**
+             * Evidence Source
+             * @enum {string}
+             */
+            evidence_source: "his" | "upload";
+            /** Guardian Accompanied */
+            guardian_accompanied: boolean;
+            /** His Diagnoses */
+            his_diagnoses: components["schemas"]["HisDiagnosisOut"][];
+            /** His Encounters */
+            his_encounters: components["schemas"]["HisEncounterOut"][];
+            /** His Error */
+            his_error: string | null;
+            /** Queue Number */
+            queue_number: number | null;
+            /** Registration Id */
+            registration_id: number;
+            /** Registration Number */
+            registration_number: string;
+            /** Status */
+            status: string;
+            /** Under Six */
+            under_six: boolean;
+            /** Uploads */
+            uploads: components["schemas"]["ihis__consultation__schemas__UploadOut"][];
+            /** Visitor Age */
+            visitor_age: number;
+            /** Visitor Id */
+            visitor_id: number;
+            /** Visitor Name */
+            visitor_name: string;
+            /** Visitor Sex */
+            visitor_sex: number;
+        };
+        /** RejectIn */
+        ihis__consultation__schemas__RejectIn: {
+            /**
+             * Reason
+             * @description Why this is not a follow-up (told to the patient)
+             */
+            reason: string;
+        };
+        /** StopIn */
+        ihis__consultation__schemas__StopIn: {
+            /**
+             * Advice
+             * @description What the patient should do offline
+             */
+            advice: string;
+            /** Reason */
+            reason: string;
+        };
+        /** UploadOut */
+        ihis__consultation__schemas__UploadOut: {
+            /** Content Type */
+            content_type: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Decision Note */
+            decision_note: string | null;
+            /** Filename */
+            filename: string | null;
+            /** Id */
+            id: number;
+            /** Size Bytes */
+            size_bytes: number;
+            /** Status */
+            status: string;
+        };
+        /** DiagnosisIn */
+        ihis__emr_templates__schemas__DiagnosisIn: {
+            /** Code */
+            code: string;
+            /** Name */
+            name?: string | null;
+            /**
+             * System
+             * @description icd10 | tcm-disease | tcm-syndrome
+             */
+            system: string;
+        };
+        /** DiagnosisOut */
+        ihis__emr_templates__schemas__DiagnosisOut: {
+            /** Code */
+            code: string;
+            /** Edition */
+            edition: string;
+            /** Name */
+            name: string;
+            /** System */
+            system: string;
+        };
+        /** TemplateOut */
+        ihis__emr_templates__schemas__TemplateOut: {
+            /** Allergy History */
+            allergy_history: string;
+            /** Chief Complaint */
+            chief_complaint: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Created By */
+            created_by: number;
+            /** Department Id */
+            department_id: number | null;
+            /** Diagnoses */
+            diagnoses: components["schemas"]["ihis__emr_templates__schemas__DiagnosisOut"][];
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
+            /** Owner User Id */
+            owner_user_id: number | null;
+            /** Past History */
+            past_history: string;
+            /** Present Illness */
+            present_illness: string;
+            /** Scope */
+            scope: string;
+            /** Treatment Advice */
+            treatment_advice: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Updated By */
+            updated_by: number;
+            /** Version */
+            version: number;
+        };
         /** ImportReportOut */
         ihis__identity__schemas_staff__ImportReportOut: {
             /** Count */
@@ -4758,6 +6413,80 @@ export interface components {
             revoked_reason: string | null;
             /** User Agent */
             user_agent: string | null;
+        };
+        /** MessageOut */
+        ihis__messaging__schemas__MessageOut: {
+            /** Body */
+            body: string | null;
+            /** Client Msg Id */
+            client_msg_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            file: components["schemas"]["FileRef"] | null;
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Room */
+            room: number;
+            /** Sender */
+            sender: number | null;
+            /** Seq */
+            seq: number;
+        };
+        /** UploadOut */
+        ihis__messaging__schemas__UploadOut: {
+            /** Content Type */
+            content_type: string;
+            /** Duration Ms */
+            duration_ms: number | null;
+            /** Key */
+            key: string;
+            /** Kind */
+            kind: string;
+            /** Size */
+            size: number;
+        };
+        /** MessageOut */
+        ihis__notifications__schemas__MessageOut: {
+            /** Body */
+            body: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Event */
+            event: string;
+            /** Id */
+            id: number;
+            link: components["schemas"]["LinkOut"] | null;
+            /** Read At */
+            read_at: string | null;
+            /** Title */
+            title: string;
+        };
+        /** PreviewOut */
+        ihis__notifications__schemas__PreviewOut: {
+            /** Body */
+            body: string;
+            /** Sms Text */
+            sms_text: string | null;
+            /** Title */
+            title: string;
+            /** Variables */
+            variables: {
+                [key: string]: string;
+            };
+            /** Wechat Data */
+            wechat_data: {
+                [key: string]: string;
+            };
+            /** Wechat Template Id */
+            wechat_template_id: string | null;
         };
         /** TemplateIn */
         ihis__notifications__schemas__TemplateIn: {
@@ -4806,6 +6535,16 @@ export interface components {
             };
             /** Wechat Template Id */
             wechat_template_id: string | null;
+        };
+        /** RejectIn */
+        ihis__organization__schemas__RejectIn: {
+            /**
+             * Close Application
+             * @default false
+             */
+            close_application?: boolean;
+            /** Reason */
+            reason: string;
         };
         /** ImportReportOut */
         ihis__scheduling__schemas__ImportReportOut: {
@@ -4868,6 +6607,11 @@ export interface components {
             updated_at: string;
             /** Version */
             version: number;
+        };
+        /** StopIn */
+        ihis__scheduling__schemas__StopIn: {
+            /** Reason */
+            reason: string;
         };
         /** TemplateIn */
         ihis__scheduling__schemas__TemplateIn: {
@@ -5249,6 +6993,107 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_editions_api_v1_admin_codes__system__editions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description icd10 | tcm-disease | tcm-syndrome */
+                system: components["schemas"]["CodeSystem"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EditionOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    make_current_api_v1_admin_codes__system__editions__edition_id__make_current_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description icd10 | tcm-disease | tcm-syndrome */
+                system: components["schemas"]["CodeSystem"];
+                edition_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EditionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_codes_api_v1_admin_codes__system__import_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description icd10 | tcm-disease | tcm-syndrome */
+                system: components["schemas"]["CodeSystem"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_import_codes_api_v1_admin_codes__system__import_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__coding__schemas__ImportReportOut"];
+                };
             };
             /** @description Validation Error */
             422: {
@@ -5795,7 +7640,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["PreviewOut"];
+                    "application/json": components["schemas"]["ihis__notifications__schemas__PreviewOut"];
                 };
             };
             /** @description Validation Error */
@@ -6026,7 +7871,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["RejectIn"];
+                "application/json": components["schemas"]["ihis__organization__schemas__RejectIn"];
             };
         };
         responses: {
@@ -6550,7 +8395,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["StopIn"];
+                "application/json": components["schemas"]["ihis__scheduling__schemas__StopIn"];
             };
         };
         responses: {
@@ -6902,6 +8747,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["RevokeOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    enrol_signer_api_v1_admin_signers__user_id__enrol_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EnrolIn"] | null;
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EnrolmentOut"];
                 };
             };
             /** @description Validation Error */
@@ -7777,6 +9657,239 @@ export interface operations {
             };
         };
     };
+    search_codes_api_v1_codes__system__search_get: {
+        parameters: {
+            query: {
+                q: string;
+                limit?: number;
+                /** @description An edition id; the current edition when omitted */
+                edition_id?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description icd10 | tcm-disease | tcm-syndrome */
+                system: components["schemas"]["CodeSystem"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_code_api_v1_codes__system___code__get: {
+        parameters: {
+            query?: {
+                /** @description An edition id; the current edition when omitted */
+                edition_id?: number | null;
+            };
+            header?: never;
+            path: {
+                /** @description icd10 | tcm-disease | tcm-syndrome */
+                system: components["schemas"]["CodeSystem"];
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CodeDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_department_api_v1_emr_templates_get: {
+        parameters: {
+            query?: {
+                /** @description Default: the doctor's own department */
+                department_id?: number | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__emr_templates__schemas__TemplateOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_department_api_v1_emr_templates_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DepartmentTemplateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__emr_templates__schemas__TemplateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_department_api_v1_emr_templates__template_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__emr_templates__schemas__TemplateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_department_api_v1_emr_templates__template_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateUpdateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__emr_templates__schemas__TemplateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_department_api_v1_emr_templates__template_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     my_bills_api_v1_me_bills_get: {
         parameters: {
             query?: {
@@ -7981,6 +10094,57 @@ export interface operations {
             };
         };
     };
+    my_consultations_api_v1_me_consultations_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsultationOut"][];
+                };
+            };
+        };
+    };
+    my_consultation_api_v1_me_consultations__consultation_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                consultation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsultationDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     check_eligibility_api_v1_me_eligibility_checks_post: {
         parameters: {
             query?: never;
@@ -8002,6 +10166,154 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["EligibilityCheckOut"];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_personal_api_v1_me_emr_templates_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__emr_templates__schemas__TemplateOut"][];
+                };
+            };
+        };
+    };
+    create_personal_api_v1_me_emr_templates_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateFields"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__emr_templates__schemas__TemplateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_personal_api_v1_me_emr_templates__template_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__emr_templates__schemas__TemplateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_personal_api_v1_me_emr_templates__template_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TemplateUpdateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__emr_templates__schemas__TemplateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_personal_api_v1_me_emr_templates__template_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
@@ -8217,7 +10529,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["MessageOut"];
+                    "application/json": components["schemas"]["ihis__notifications__schemas__MessageOut"];
                 };
             };
             /** @description Validation Error */
@@ -8272,6 +10584,86 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ProfileOut"];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    my_records_api_v1_me_records_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordOut"][];
+                };
+            };
+        };
+    };
+    my_record_api_v1_me_records__record_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                record_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    my_record_pdf_api_v1_me_records__record_id__pdf_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                record_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
@@ -8466,6 +10858,70 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["WaitingListEntry"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_signing_certificate_api_v1_me_signing_certificate_get: {
+        parameters: {
+            query?: {
+                purpose?: "personal" | "seal";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningCertificateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_signing_pin_api_v1_me_signing_pin_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SigningPinIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningCertificateOut"];
                 };
             };
             /** @description Validation Error */
@@ -9025,6 +11481,660 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PublicSessionPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    public_verify_api_v1_public_verify__code__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PublicVerificationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_rooms_api_v1_rooms_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoomOut"][];
+                };
+            };
+        };
+    };
+    upload_file_api_v1_rooms__room_id__files_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_upload_file_api_v1_rooms__room_id__files_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__messaging__schemas__UploadOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    download_file_api_v1_rooms__room_id__files__key__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: number;
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    room_history_api_v1_rooms__room_id__messages_get: {
+        parameters: {
+            query?: {
+                after_seq?: number;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                room_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HistoryOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    send_message_api_v1_rooms__room_id__messages_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SendIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AckOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    mark_read_api_v1_rooms__room_id__read_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReadIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReceiptOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    rtc_ice_servers_api_v1_rtc_ice_servers_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IceServersOut"];
+                };
+            };
+        };
+    };
+    verify_signature_api_v1_signatures__document_id__verify_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                document_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerificationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    doctor_consultations_api_v1_workstation_consultations_get: {
+        parameters: {
+            query?: {
+                status?: ("in_progress" | "completed" | "rejected" | "stopped") | null;
+                /** @description Hospital-local day the consultation started */
+                date?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsultationOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    doctor_consultation_api_v1_workstation_consultations__consultation_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                consultation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsultationDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    complete_api_v1_workstation_consultations__consultation_id__complete_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                consultation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsultationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    record_versions_api_v1_workstation_consultations__consultation_id__record_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                consultation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    save_record_api_v1_workstation_consultations__consultation_id__record_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                consultation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecordIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    sign_record_api_v1_workstation_consultations__consultation_id__record_sign_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                consultation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    stop_api_v1_workstation_consultations__consultation_id__stop_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                consultation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ihis__consultation__schemas__StopIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsultationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    accept_api_v1_workstation_registrations__registration_id__accept_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registration_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsultationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_api_v1_workstation_registrations__registration_id__preview_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registration_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__consultation__schemas__PreviewOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reject_api_v1_workstation_registrations__registration_id__reject_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registration_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ihis__consultation__schemas__RejectIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsultationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    workbench_api_v1_workstation_today_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Workbench"];
+                };
+            };
+        };
+    };
+    decide_upload_api_v1_workstation_uploads__upload_id__decision_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                upload_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UploadDecisionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__consultation__schemas__UploadOut"];
                 };
             };
             /** @description Validation Error */

@@ -1,0 +1,1 @@
+"""The online consultation: the doctor's workstation, the consultation lifecycle and its timeline."""

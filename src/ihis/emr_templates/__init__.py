@@ -1,0 +1,1 @@
+"""Outpatient record templates of a doctor (personal) or a department (shared)."""
