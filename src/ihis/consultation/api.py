@@ -8,7 +8,7 @@ import json
 from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -37,7 +37,7 @@ from ihis.organization.models import Department
 from ihis.platform import audit, jobs
 from ihis.platform.clock import local_today, utcnow
 from ihis.platform.errors import NotFound
-from ihis.platform.http import AppSettings, Db, ReadDb, get_database
+from ihis.platform.http import AppSettings, Db, ReadDb, Storage, get_database
 from ihis.registration import evidence as evidence_service
 from ihis.registration.models import EligibilityEvidence, EvidenceUpload, Registration
 from ihis.scheduling.api import DoctorActor
@@ -222,6 +222,16 @@ def preview(registration_id: int, actor: DoctorActor, request: Request, settings
             detail={"his_encounters": len(out.his_encounters), "uploads": len(out.uploads)},
         )
     return out
+
+
+@router.get(f"{WS}/registrations/{{registration_id}}/uploads/{{upload_id}}/file", response_class=Response)
+def preview_upload_file(
+    registration_id: int, upload_id: int, actor: DoctorActor, db: ReadDb, storage: Storage
+) -> Response:
+    """A file the previewed patient uploaded as an earlier record (shown inline, never cached); audited."""
+    row = previews.upload(db, actor, registration_id, upload_id)
+    headers = {"Content-Disposition": "inline", "Cache-Control": "no-store"}
+    return Response(content=storage.get(row.file_key), media_type=row.content_type, headers=headers)
 
 
 @router.post(f"{WS}/uploads/{{upload_id}}/decision", response_model=UploadOut)

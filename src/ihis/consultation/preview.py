@@ -1,5 +1,8 @@
 """What the doctor sees before accepting (BJ 5.2.1): the visitor as permitted, the follow-up evidence,
-earlier consultations here, the HIS history through the adapter, and the patient's uploads.
+earlier consultations here, the HIS history through the adapter, and the patient's uploads. The
+doctor may open the uploaded files (``upload``) and the signed records of earlier consultations by
+any doctor of the institution (``earlier_record``) while the patient is registered with them; each
+read is audited with the patient.
 
 The HIS is asked with no unit of work open: ``load`` reads (and snapshots plain values, since the
 read unit's rollback expires its rows), ``add_his_history`` calls out, the API audits afterwards.
@@ -26,7 +29,9 @@ from ihis.identity import idnumbers
 from ihis.identity.access import Actor
 from ihis.identity.models import UserAccount, Visitor
 from ihis.integrations.his.protocol import HisGateway, HisUnavailable
+from ihis.platform import audit
 from ihis.platform.clock import local_today
+from ihis.platform.errors import NotFound
 from ihis.registration.evidence import fetch_history
 from ihis.registration.models import EligibilityEvidence, EvidenceUpload
 
@@ -131,3 +136,63 @@ def add_his_history(out: PreviewOut, id_number: str, his: HisGateway) -> None:
         )
         for d in sorted(history.diagnoses, key=lambda d: d.recorded_on, reverse=True)
     ]
+
+
+def upload(db: Session, actor: Actor, registration_id: int, upload_id: int) -> EvidenceUpload:
+    """An upload of the previewed patient for the registration's department (404 otherwise); audited."""
+    registration, _session = doctor_registration(db, actor, registration_id)
+    row = db.scalar(
+        select(EvidenceUpload).where(
+            EvidenceUpload.id == upload_id,
+            EvidenceUpload.institution_id == actor.institution_id,
+            EvidenceUpload.visitor_id == registration.visitor_id,
+            EvidenceUpload.department_id == registration.department_id,
+        )
+    )
+    if row is None:
+        raise NotFound("上传的病历不存在", "Uploaded record not found")
+    audit.record(
+        db,
+        actor.audit(),
+        "evidence.read",
+        resource_type="evidence_upload",
+        resource_id=row.id,
+        patient_id=row.visitor_id,
+        detail={"registration_id": registration_id},
+    )
+    return row
+
+
+def earlier_record(
+    db: Session, actor: Actor, registration_id: int, consultation_id: int
+) -> list[MedicalRecord]:
+    """The signed record versions of an earlier consultation of the previewed patient (any doctor of the
+    institution), oldest first; drafts are never shown. 404 if it is not the same patient's; audited."""
+    registration, _session = doctor_registration(db, actor, registration_id)
+    consultation = db.scalar(
+        select(Consultation).where(
+            Consultation.id == consultation_id,
+            Consultation.institution_id == actor.institution_id,
+            Consultation.visitor_id == registration.visitor_id,
+            Consultation.registration_id != registration.id,
+        )
+    )
+    if consultation is None:
+        raise NotFound("接诊记录不存在", "Consultation not found")
+    rows = list(
+        db.scalars(
+            select(MedicalRecord)
+            .where(MedicalRecord.consultation_id == consultation.id, MedicalRecord.status == "signed")
+            .order_by(MedicalRecord.version)
+        )
+    )
+    audit.record(
+        db,
+        actor.audit(),
+        "consultation.record.read_earlier",
+        resource_type="consultation",
+        resource_id=consultation.id,
+        patient_id=consultation.visitor_id,
+        detail={"registration_id": registration_id, "versions": len(rows)},
+    )
+    return rows

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ihis.consultation import preview as previews
 from ihis.consultation import record_pdf, records, service
 from ihis.consultation.models import Consultation, MedicalRecord
 from ihis.identity.access import Actor
@@ -179,6 +180,17 @@ def record_versions(consultation_id: int, actor: DoctorActor, db: ReadDb) -> lis
     """Every version of the consultation's record (signed ones and the current draft), oldest first."""
     service.doctor_consultation(db, actor, consultation_id)
     return _outs(db, records.versions(db, consultation_id))
+
+
+@router.get(
+    "/workstation/registrations/{registration_id}/earlier/{consultation_id}/record",
+    response_model=list[RecordOut],
+)
+def earlier_record(
+    registration_id: int, consultation_id: int, actor: DoctorActor, db: ReadDb
+) -> list[RecordOut]:
+    """The signed record versions of the previewed patient's earlier consultation (any doctor's); audited."""
+    return _outs(db, previews.earlier_record(db, actor, registration_id, consultation_id))
 
 
 @router.put("/workstation/consultations/{consultation_id}/record", response_model=RecordOut)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Query, Response, UploadFile
 
 from ihis.identity.access import CurrentActor
 from ihis.messaging import files, service
@@ -29,18 +29,11 @@ from ihis.messaging.schemas import (
     message_frame,
 )
 from ihis.messaging.ws import router as ws_router
-from ihis.platform.http import AppSettings, Db, ReadDb
-from ihis.platform.storage import FileStorage, read_limited, storage_for
+from ihis.platform.http import AppSettings, Db, ReadDb, Storage
+from ihis.platform.storage import read_limited
 
 router = APIRouter(tags=["messaging"])
 router.include_router(ws_router)
-
-
-def _storage(request: Request) -> FileStorage:
-    return storage_for(request.app.state.settings)
-
-
-Storage = Annotated[FileStorage, Depends(_storage)]
 
 
 @router.get("/rooms")

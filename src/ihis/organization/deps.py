@@ -12,7 +12,6 @@ from ihis.identity.sessions import authenticate_request
 from ihis.organization.applicant_sessions import authenticate_applicant
 from ihis.platform.errors import Forbidden, Unauthenticated
 from ihis.platform.http import ReadDb, institution_code
-from ihis.platform.storage import FileStorage, storage_for
 from ihis.tenancy.models import Institution
 from ihis.tenancy.service import institution_by_code
 
@@ -43,17 +42,12 @@ def profile_owner(request: Request) -> Actor:
     return actor
 
 
-def file_storage(request: Request) -> FileStorage:
-    return storage_for(request.app.state.settings)
-
-
 def public_institution(request: Request, db: ReadDb) -> Institution:
     """The institution an anonymous request names (``X-IHIS-Institution``, else the default)."""
     return institution_by_code(db, institution_code(request))
 
 
 ProfileOwner = Annotated[Actor, Depends(profile_owner)]
-Storage = Annotated[FileStorage, Depends(file_storage)]
 PublicInstitution = Annotated[Institution, Depends(public_institution)]
 OrgReader = Annotated[Actor, Depends(require_any(Permission.ORG_READ, Permission.ORG_MANAGE))]
 OrgManager = Annotated[Actor, Depends(require_any(Permission.ORG_MANAGE))]

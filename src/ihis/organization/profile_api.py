@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 
 from ihis.organization import document_service, profile_service, review_service
-from ihis.organization.deps import OrgManager, ProfileOwner, Reviewer, StaffReader, Storage
+from ihis.organization.deps import OrgManager, ProfileOwner, Reviewer, StaffReader
 from ihis.organization.document_service import Upload
 from ihis.organization.models import DocumentKind, QualificationDocument, ReviewStatus
 from ihis.organization.schemas import (
@@ -20,7 +20,7 @@ from ihis.organization.schemas import (
 )
 from ihis.organization.titles import Profession
 from ihis.organization.views import profile_detail, profile_outs
-from ihis.platform.http import AppSettings, Db, ReadDb
+from ihis.platform.http import AppSettings, Db, ReadDb, Storage
 from ihis.platform.storage import read_limited
 
 router = APIRouter(tags=["staff-profiles"])

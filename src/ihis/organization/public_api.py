@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from ihis.organization import directory_service
-from ihis.organization.deps import PublicInstitution, Storage
+from ihis.organization.deps import PublicInstitution
 from ihis.organization.directory_service import DoctorFilter
 from ihis.organization.models import ServiceMode
 from ihis.organization.public_schemas import (
@@ -21,7 +21,7 @@ from ihis.organization.public_schemas import (
     PublicDoctorPage,
 )
 from ihis.organization.public_schemas import PublicInstitution as PublicInstitutionOut
-from ihis.platform.http import ReadDb
+from ihis.platform.http import ReadDb, Storage
 
 router = APIRouter(prefix="/public", tags=["public-directory"])
 

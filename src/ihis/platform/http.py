@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ihis.platform.admission import DbGate
 from ihis.platform.db import Database, defer_after_commit_hooks, run_hooks
+from ihis.platform.storage import FileStorage, storage_for
 from ihis.settings import Settings
 
 INSTITUTION_HEADER = "X-IHIS-Institution"
@@ -101,8 +102,14 @@ def institution_code(request: Request) -> str:
     return request.headers.get(INSTITUTION_HEADER) or settings.default_institution_code
 
 
+def file_storage(request: Request) -> FileStorage:
+    """The configured file storage (local directory, or S3-compatible object storage)."""
+    return storage_for(request.app.state.settings)
+
+
 # scope="function": the commit runs before the response is sent, so a failed commit is never
 # reported to the client as success (FastAPI otherwise runs yield-cleanup after sending).
 Db = Annotated[Session, Depends(get_db, scope="function")]
 ReadDb = Annotated[Session, Depends(get_read_db, scope="function")]
 AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+Storage = Annotated[FileStorage, Depends(file_storage)]

@@ -21,9 +21,9 @@ from ihis.integrations.his.protocol import HisUnavailable
 from ihis.platform import audit, jobs
 from ihis.platform.clock import local_today
 from ihis.platform.db import Database
-from ihis.platform.http import AppSettings, Db, ReadDb, get_database
+from ihis.platform.http import AppSettings, Db, ReadDb, Storage, get_database
 from ihis.platform.i18n import language_of, pick
-from ihis.platform.storage import FileStorage, read_limited, storage_for
+from ihis.platform.storage import read_limited
 from ihis.registration import evidence
 from ihis.registration.eligibility import Decision, DepartmentRule, Granularity, decide
 from ihis.registration.models import EvidenceUpload
@@ -33,13 +33,6 @@ router = APIRouter(tags=["eligibility"])
 DatabaseDep = Annotated[Database, Depends(get_database)]
 OrgManager = Annotated[Actor, Depends(require(Permission.ORG_MANAGE))]
 _TAG = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,8})?$")
-
-
-def _storage(request: Request) -> FileStorage:
-    return storage_for(request.app.state.settings)
-
-
-Storage = Annotated[FileStorage, Depends(_storage)]
 
 
 class EligibilityCheckIn(BaseModel):

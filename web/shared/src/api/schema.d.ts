@@ -2961,6 +2961,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workstation/registrations/{registration_id}/earlier/{consultation_id}/record": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Earlier Record
+         * @description The signed record versions of the previewed patient's earlier consultation (any doctor's); audited.
+         */
+        get: operations["earlier_record_api_v1_workstation_registrations__registration_id__earlier__consultation_id__record_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workstation/registrations/{registration_id}/preview": {
         parameters: {
             query?: never;
@@ -2997,6 +3017,26 @@ export interface paths {
          * @description Not a follow-up: refund the fee and tell the patient why (reason required).
          */
         post: operations["reject_api_v1_workstation_registrations__registration_id__reject_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/registrations/{registration_id}/uploads/{upload_id}/file": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Preview Upload File
+         * @description A file the previewed patient uploaded as an earlier record (shown inline, never cached); audited.
+         */
+        get: operations["preview_upload_file_api_v1_workstation_registrations__registration_id__uploads__upload_id__file_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -12027,6 +12067,38 @@ export interface operations {
             };
         };
     };
+    earlier_record_api_v1_workstation_registrations__registration_id__earlier__consultation_id__record_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registration_id: number;
+                consultation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     preview_api_v1_workstation_registrations__registration_id__preview_get: {
         parameters: {
             query?: never;
@@ -12081,6 +12153,36 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ConsultationOut"];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    preview_upload_file_api_v1_workstation_registrations__registration_id__uploads__upload_id__file_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                registration_id: number;
+                upload_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
