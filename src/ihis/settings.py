@@ -25,7 +25,8 @@ class Environment(StrEnum):
 
 
 class CryptoSuite(StrEnum):
-    """``intl``: AES-256-GCM / SHA-256 / ECDSA P-256; ``gm`` (国密): SM4 / SM3 / SM2."""
+    """``intl``: AES-256-GCM / SHA-256 / ECDSA P-256; ``gm`` (国密): SM4 / SM3, signatures ECDSA P-256
+    over SM3 (SM2 keys are not supported yet: docs/signing.md)."""
 
     INTL = "intl"
     GM = "gm"

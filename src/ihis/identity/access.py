@@ -28,6 +28,8 @@ class Role(StrEnum):
     NURSE = "nurse"
     PHARMACIST = "pharmacist"
     PHARMACY_STAFF = "pharmacy_staff"
+    SENIOR_PHARMACIST = "senior_pharmacist"  # 主管药师: approves formulary changes, keeps the rule base
+    FORMULARY_ADMIN = "formulary_admin"  # 药品目录维护: proposes catalogue changes (BJ 5.6.3)
     OPERATIONS = "operations"
     FINANCE = "finance"
     QUALITY = "quality"
@@ -59,19 +61,50 @@ class Permission(StrEnum):
     BILLING_READ = "billing.read"
     AUDIT_READ = "audit.read"
     AUDIT_EXPORT = "audit.export"
+    FORMULARY_READ = "formulary.read"
+    FORMULARY_PROPOSE = "formulary.propose"
+    FORMULARY_APPROVE = "formulary.approve"
+    STOCK_MANAGE = "stock.manage"
+    RX_KNOWLEDGE_MANAGE = "rx.knowledge_manage"
+    RX_REVIEW = "rx.review"
+    PHARMACY_DUTY_READ = "pharmacy.duty_read"
+    PHARMACY_DISPENSE = "pharmacy.dispense"
 
 
 _CLINICAL = {Permission.ORG_READ, Permission.PROFILE_EDIT_OWN}
-_ALL_BUT_AUDIT = frozenset(Permission) - {Permission.AUDIT_READ, Permission.AUDIT_EXPORT}
+_PHARMACIST = _CLINICAL | {
+    Permission.FORMULARY_READ,
+    Permission.RX_REVIEW,
+    Permission.PHARMACY_DUTY_READ,
+    Permission.PHARMACY_DISPENSE,
+}
+# Professional acts that carry a personal licence and signature: never granted to administrators.
+_PROFESSIONAL_ACTS = {Permission.FORMULARY_APPROVE, Permission.RX_REVIEW, Permission.PHARMACY_DISPENSE}
+_ALL_BUT_AUDIT = (
+    frozenset(Permission) - {Permission.AUDIT_READ, Permission.AUDIT_EXPORT} - _PROFESSIONAL_ACTS
+)
 
 # Least privilege with separated duties (GB/T 22239 level 3): administrators manage accounts and
 # systems but cannot read or alter the audit ledger; the auditor reads it and nothing else.
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.PATIENT: frozenset(),
-    Role.DOCTOR: frozenset(_CLINICAL),
+    Role.DOCTOR: frozenset(_CLINICAL | {Permission.FORMULARY_READ}),
     Role.NURSE: frozenset(_CLINICAL),
-    Role.PHARMACIST: frozenset(_CLINICAL),
-    Role.PHARMACY_STAFF: frozenset(_CLINICAL),
+    Role.PHARMACIST: frozenset(_PHARMACIST),
+    Role.PHARMACY_STAFF: frozenset(
+        _CLINICAL | {Permission.FORMULARY_READ, Permission.STOCK_MANAGE, Permission.PHARMACY_DISPENSE}
+    ),
+    Role.SENIOR_PHARMACIST: frozenset(
+        _PHARMACIST | {Permission.FORMULARY_APPROVE, Permission.RX_KNOWLEDGE_MANAGE}
+    ),
+    Role.FORMULARY_ADMIN: frozenset(
+        {
+            Permission.ORG_READ,
+            Permission.FORMULARY_READ,
+            Permission.FORMULARY_PROPOSE,
+            Permission.STOCK_MANAGE,
+        }
+    ),
     Role.OPERATIONS: frozenset(
         {
             Permission.ORG_READ,
@@ -84,6 +117,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SCHEDULE_MANAGE,
             Permission.NOTIFICATION_MANAGE,
             Permission.BILLING_READ,
+            Permission.FORMULARY_READ,
+            Permission.PHARMACY_DUTY_READ,
         }
     ),
     Role.FINANCE: frozenset({Permission.ORG_READ, Permission.BILLING_READ}),

@@ -46,6 +46,8 @@ ROLE_LABELS: dict[Role, str] = {
     Role.NURSE: "护士",
     Role.PHARMACIST: "药师",
     Role.PHARMACY_STAFF: "药房人员",
+    Role.SENIOR_PHARMACIST: "主管药师",
+    Role.FORMULARY_ADMIN: "药品目录维护",
     Role.OPERATIONS: "运营",
     Role.FINANCE: "财务",
     Role.QUALITY: "医务质控",

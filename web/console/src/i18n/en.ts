@@ -143,6 +143,8 @@ const en: MessageSchema = {
     nurse: "Nurse",
     pharmacist: "Pharmacist",
     pharmacy_staff: "Pharmacy staff",
+    senior_pharmacist: "Senior pharmacist",
+    formulary_admin: "Formulary maintainer",
     operations: "Operations",
     finance: "Finance",
     quality: "Quality / medical affairs",

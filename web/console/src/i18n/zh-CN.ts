@@ -143,6 +143,8 @@ export default {
     nurse: "护士",
     pharmacist: "药师",
     pharmacy_staff: "药房人员",
+    senior_pharmacist: "主管药师",
+    formulary_admin: "药品目录维护",
     operations: "运营",
     finance: "财务",
     quality: "医务/质控",

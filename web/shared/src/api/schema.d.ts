@@ -5177,7 +5177,7 @@ export interface components {
          * Role
          * @enum {string}
          */
-        Role: "patient" | "doctor" | "nurse" | "pharmacist" | "pharmacy_staff" | "operations" | "finance" | "quality" | "it_admin" | "security_admin" | "auditor" | "super_admin";
+        Role: "patient" | "doctor" | "nurse" | "pharmacist" | "pharmacy_staff" | "senior_pharmacist" | "formulary_admin" | "operations" | "finance" | "quality" | "it_admin" | "security_admin" | "auditor" | "super_admin";
         /** RoleChangeOut */
         RoleChangeOut: {
             /** After */
