@@ -80,9 +80,7 @@ _PHARMACIST = _CLINICAL | {
 }
 # Professional acts that carry a personal licence and signature: never granted to administrators.
 _PROFESSIONAL_ACTS = {Permission.FORMULARY_APPROVE, Permission.RX_REVIEW, Permission.PHARMACY_DISPENSE}
-_ALL_BUT_AUDIT = (
-    frozenset(Permission) - {Permission.AUDIT_READ, Permission.AUDIT_EXPORT} - _PROFESSIONAL_ACTS
-)
+_ALL_BUT_AUDIT = frozenset(Permission) - {Permission.AUDIT_READ, Permission.AUDIT_EXPORT} - _PROFESSIONAL_ACTS
 
 # Least privilege with separated duties (GB/T 22239 level 3): administrators manage accounts and
 # systems but cannot read or alter the audit ledger; the auditor reads it and nothing else.
