@@ -23,6 +23,9 @@ DOMAINS = (
     "signing",
     "coding",
     "emr_templates",
+    "formulary",
+    "medication_rules",
+    "prescribing",
 )
 # The patient's flow: a domain may import only domains before it.
 FLOW = ("tenancy", "identity", "organization")

@@ -24,6 +24,12 @@ MODEL_MODULES = (
     "ihis.emr_templates.models",
     "ihis.signing.models",
     "ihis.consultation.models",
+    "ihis.integrations.supplier.models",
+    "ihis.integrations.logistics.models",
+    "ihis.integrations.insurance.models",
+    "ihis.formulary.models",
+    "ihis.medication_rules.models",
+    "ihis.prescribing.models",
 )
 
 

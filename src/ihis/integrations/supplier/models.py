@@ -1,0 +1,1 @@
+"""Tables of this package (filled in by its owner)."""
