@@ -1,0 +1,1 @@
+"""One module per rule family; each exposes ``check(ctx) -> Iterator[Finding]``."""
