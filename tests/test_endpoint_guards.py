@@ -18,17 +18,19 @@ from tests.factories import login_as, make_institution, make_patient
 # Routes that answer without a session, by design (login, registration, public directory).
 PUBLIC = re.compile(
     r"^/api/v1/(public/.*|auth/(sms-codes|staff/login|staff/register|staff/application-login"
-    r"|patient/login|patient/register|patient/reset-password)|payments/notify/(wechat|alipay))$"
+    r"|patient/login|patient/register|patient/reset-password)|payments/notify/(wechat|alipay)"
+    r"|integrations/logistics/notify)$"
 )
 # Routes a session of any kind may reach (patients included).
 ANY_SESSION = re.compile(
     r"^/api/v1/(auth/(me|logout|password|step-up|mfa/.*)|me/(profile|consent|visitors.*|messages.*|eligibility-checks|evidence.*|bills.*"
-    r"|registrations.*|booking-block.*|consultations.*|records.*)|rooms.*|rtc/.*)$"
+    r"|registrations.*|booking-block.*|consultations.*|records.*|prescriptions.*)|rooms.*|rtc/.*|rx/vocabulary)$"
 )
 # Own staff profile: an application token or a staff session (PROFILE_EDIT_OWN).
 STAFF_ONLY = re.compile(
     r"^/api/v1/(admin/.*|audit/.*|me/staff-profile.*|me/sessions(/.*)?|workstation/.*"
-    r"|codes/.*|emr-templates.*|me/emr-templates.*|me/signing-pin|me/signing-certificate|signatures/.*)$"
+    r"|codes/.*|emr-templates.*|me/emr-templates.*|me/signing-pin|me/signing-certificate|signatures/.*"
+    r"|pharmacy/.*|rx-knowledge.*|formulary/.*)$"
 )
 
 

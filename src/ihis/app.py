@@ -87,14 +87,19 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ihis.consultation.api import router as consultation_router
     from ihis.consultation.records_api import router as records_router
     from ihis.emr_templates.api import router as emr_templates_router
+    from ihis.formulary.api import router as formulary_router
     from ihis.identity.auth_api import router as auth_router
     from ihis.identity.consent_api import router as consent_router
     from ihis.identity.patient_api import router as patient_router
     from ihis.identity.staff_api import router as staff_router
+    from ihis.integrations.logistics.api import router as logistics_notify_router
+    from ihis.medication_rules.api import router as rx_knowledge_router
     from ihis.messaging.api import router as messaging_router
     from ihis.notifications.api import router as notifications_router
     from ihis.organization.api import router as org_router
     from ihis.platform.health import router as health_router
+    from ihis.prescribing.api import router as prescribing_router
+    from ihis.prescribing.review_api import router as review_router
     from ihis.registration.api import router as registration_router
     from ihis.registration.eligibility_api import router as eligibility_router
     from ihis.scheduling.api import router as scheduling_router
@@ -122,6 +127,11 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         signing_router,
         signing_public_router,
         messaging_router,
+        prescribing_router,
+        review_router,
+        rx_knowledge_router,
+        formulary_router,
+        logistics_notify_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     if settings.sandbox:

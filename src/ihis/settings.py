@@ -90,6 +90,11 @@ class Settings(BaseSettings):
     pdf_font_path: str = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
     # Doctors may receive waiting patients this long before their session starts.
     consultation_early_start_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    # Prescription review (审方) business hours, hospital time "HH:MM-HH:MM": operations are warned
+    # when no pharmacist is checked in during them (issue 5 §3).
+    review_business_hours: str = Field(default="08:00-17:30", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")
+    # Warn operations once nobody has been on duty this long within business hours.
+    review_unstaffed_grace_minutes: int = Field(default=10, ge=0, le=240)
     # A HIS eligibility answer admits a booking for this long (the patient books right after).
     eligibility_evidence_valid_hours: int = Field(default=24, ge=1)
     # Follow-up eligibility (DOMAIN §1): look-back window and ICD-10 match granularity
@@ -139,6 +144,25 @@ class Settings(BaseSettings):
     # DOMAIN §10 lockout shape: wrong signing PINs in a row before signing locks, and for how long.
     signing_pin_max_attempts: int = Field(default=5, ge=1)
     signing_pin_lock_minutes: int = Field(default=15, ge=1)
+    # Courier (docs/logistics-and-insurance.md). Sandbox default: this process's /sandbox/courier.
+    courier_api_url: str | None = None
+    courier_app_id: str | None = None
+    courier_app_secret: SecretStr | None = None
+    courier_notify_secret: SecretStr | None = None
+    # Poll the courier for shipments not heard of this long (pushes can be lost).
+    courier_poll_after_minutes: int = Field(default=30, ge=1)
+    # Sandbox courier only: advance every waybill this often (0: only by its control endpoint).
+    courier_sandbox_auto_advance_seconds: int = Field(default=0, ge=0)
+    courier_notify_retry_scale: float = Field(default=1.0, gt=0)
+    # Partner supplier pharmacies (docs/formulary.md); a pharmacy's own URL wins. Sandbox default:
+    # this process's /sandbox/supplier.
+    supplier_api_url: str | None = None
+    supplier_app_id: str | None = None
+    supplier_app_secret: SecretStr | None = None
+    # Medical insurance platform (医保). Sandbox default: this process's /sandbox/insurance.
+    insurance_api_url: str | None = None
+    insurance_app_id: str | None = None
+    insurance_app_secret: SecretStr | None = None
     # HIS (FHIR R4). Sandbox default: this process's /sandbox/his/fhir.
     his_fhir_url: str | None = None
     his_api_token: SecretStr | None = None
@@ -224,6 +248,10 @@ class Settings(BaseSettings):
             "ca_root_cert_pem",
             "tsa_url",
             "tsa_root_cert_pem",
+            "courier_api_url",
+            "courier_app_id",
+            "courier_app_secret",
+            "courier_notify_secret",
         ):
             value = getattr(self, name)
             if (

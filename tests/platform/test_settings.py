@@ -27,6 +27,10 @@ GOOD = {
     "ca_root_cert_pem": "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n",
     "tsa_url": "https://tsa.example.cn",
     "tsa_root_cert_pem": "-----BEGIN CERTIFICATE-----\n...\n-----END CERTIFICATE-----\n",
+    "courier_api_url": "https://courier.example.cn",
+    "courier_app_id": "ihis",
+    "courier_app_secret": SecretStr("secret"),
+    "courier_notify_secret": SecretStr("notify"),
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ihis.demo import data
@@ -177,7 +177,22 @@ def load_demo(database: Database, settings: Settings) -> str:
         _load_extensions(db, inst, load)
         _load_schedule(db, inst, load, settings)
         _load_codes(db, load)
+        _load_pharmacy(db, inst, load)
     return summary(load, settings)
+
+
+def _load_pharmacy(db: Session, inst: Institution, load: DemoLoad) -> None:
+    """The formulary, pharmacies and stock (formulary domain) and the rational-use rule base."""
+    from ihis.formulary.demo import seed_demo_formulary
+    from ihis.formulary.models import Drug
+    from ihis.medication_rules.demo import seed_demo_knowledge
+
+    before = db.scalar(select(func.count()).select_from(Drug).where(Drug.institution_id == inst.id)) or 0
+    after = len(seed_demo_formulary(db, inst.id))
+    for _ in range(after - before):
+        load.add("formulary_drugs")
+    if seed_demo_knowledge(db, inst.id):
+        load.add("rx_knowledge_base")
 
 
 def _load_extensions(db: Session, inst: Institution, load: DemoLoad) -> None:

@@ -39,6 +39,9 @@ class Event(StrEnum):
     CONSULTATION_STOPPED = "consultation_stopped"
     RECORD_SIGNED = "record_signed"
     CHAT_MESSAGE = "chat_message"
+    PRESCRIPTION_APPROVED = "prescription_approved"
+    PRESCRIPTION_REJECTED = "prescription_rejected"
+    REVIEW_UNSTAFFED = "review_unstaffed"
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,9 @@ VARIABLE_LABELS: dict[str, str] = {
     "advice": "医生建议",
     "version": "版本",
     "sender_name": "发送人",
+    "number": "处方编号",
+    "pharmacist_name": "药师姓名",
+    "since": "开始时间",
 }
 
 _VISIT = ("patient_name", "doctor_name", "department", "start_time", "service_mode")
@@ -281,6 +287,43 @@ SPECS: dict[Event, EventSpec] = {
             "{sender_name}给您发来了新消息，请登录互联网医院查看。",
             "New message",
             "{sender_name} sent you a new message; open the consultation to read it.",
+        ),
+        EventSpec(
+            Event.PRESCRIPTION_APPROVED,
+            "处方审核通过",
+            ("patient_name", "doctor_name", "number"),
+            frozenset({"number"}),
+            "处方已审核通过",
+            "{patient_name}，{doctor_name}医生为您开具的处方（{number}）已经药师审核通过，"
+            "请在“我的处方”确认药品、选择取药方式并支付。",
+            "您的处方{number}已审核通过，请登录互联网医院确认并支付。",
+            "Prescription approved",
+            "{patient_name}, the prescription {number} from Dr {doctor_name} was approved by the pharmacist; "
+            "confirm it, choose pickup or delivery and pay under My prescriptions.",
+        ),
+        EventSpec(
+            Event.PRESCRIPTION_REJECTED,
+            "处方被药师驳回",
+            ("number", "pharmacist_name", "reason", "patient_name"),
+            frozenset({"number", "reason"}),
+            "处方被驳回",
+            "处方 {number}（{patient_name}）被药师{pharmacist_name}驳回：{reason}。请修改后重新提交或作废。",
+            None,
+            "Prescription rejected",
+            "Prescription {number} ({patient_name}) was rejected by pharmacist {pharmacist_name}: {reason}. "
+            "Revise and submit it again, or withdraw it.",
+        ),
+        EventSpec(
+            Event.REVIEW_UNSTAFFED,
+            "无药师在岗",
+            ("since",),
+            frozenset({"since"}),
+            "审方无人在岗",
+            "工作时间内自 {since} 起没有药师在岗审方，待审处方无法处理，请安排药师签到。",
+            None,
+            "No pharmacist on duty",
+            "No pharmacist has been on duty for prescription review since {since} during business hours; "
+            "prescriptions are waiting. Please have a pharmacist check in.",
         ),
     )
 }

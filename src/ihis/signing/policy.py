@@ -9,7 +9,11 @@ from typing import Final
 from ihis.identity.access import Role
 
 # Roles that sign (DOMAIN §2: every doctor and pharmacist has a signing certificate).
-SIGNER_KIND_BY_ROLE: Final = {Role.DOCTOR.value: "doctor", Role.PHARMACIST.value: "pharmacist"}
+SIGNER_KIND_BY_ROLE: Final = {
+    Role.DOCTOR.value: "doctor",
+    Role.PHARMACIST.value: "pharmacist",
+    Role.SENIOR_PHARMACIST.value: "pharmacist",
+}
 PIN_MIN_LENGTH: Final = 6
 PIN_MAX_LENGTH: Final = 16
 KIND_PATTERN: Final = re.compile(r"^[a-z][a-z0-9_.]{1,31}$")

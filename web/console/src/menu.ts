@@ -34,7 +34,9 @@ export const MENU: MenuEntry[] = [
     roles: ["doctor"],
   },
   { key: "workstation", route: "workstation", icon: "FirstAidKit", permissions: [], roles: ["doctor"] },
-  { key: "mySigning", route: "my-signing", icon: "Stamp", permissions: [], roles: ["doctor", "pharmacist"] },
+  { key: "formulary", route: "formulary", icon: "Box", permissions: ["formulary.read"] },
+  { key: "pharmacyReview", route: "pharmacy-review", icon: "Checked", permissions: ["rx.review", "pharmacy.duty_read"] },
+  { key: "mySigning", route: "my-signing", icon: "Stamp", permissions: [], roles: ["doctor", "pharmacist", "senior_pharmacist"] },
   {
     key: "scheduling",
     icon: "Calendar",

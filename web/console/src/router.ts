@@ -121,6 +121,18 @@ const routes: RouteRecordRaw[] = [
         meta: { roles: ["doctor"], title: "workstation.consultationTitle" },
       },
       {
+        path: "formulary",
+        name: "formulary",
+        component: () => import("./pages/formulary/FormularyPage.vue"),
+        meta: { permissions: ["formulary.read"], title: "menu.formulary" },
+      },
+      {
+        path: "pharmacy/reviews",
+        name: "pharmacy-review",
+        component: () => import("./pages/pharmacy/ReviewPage.vue"),
+        meta: { permissions: ["rx.review", "pharmacy.duty_read"], title: "menu.pharmacyReview" },
+      },
+      {
         path: "me/signing",
         name: "my-signing",
         component: () => import("./pages/signing/SigningPinPage.vue"),

@@ -1,6 +1,10 @@
 import type { MessageSchema } from "./index";
+import formulary from "./formulary.en";
+import rx from "./rx.en";
 
 const en: MessageSchema = {
+  rx,
+  formulary,
   app: {
     title: "Internet Hospital Console",
     short: "IHIS Console",
@@ -136,6 +140,8 @@ const en: MessageSchema = {
     bills: "Bills",
     workstation: "Workstation",
     mySigning: "My signing PIN",
+    pharmacyReview: "Prescription review",
+    formulary: "Formulary",
   },
   roles: {
     patient: "Patient",

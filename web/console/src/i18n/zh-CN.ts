@@ -1,6 +1,11 @@
 // zh-CN is the default language of the console; en.ts must have the same keys (checked by vue-tsc
 // through the MessageSchema type in i18n/index.ts).
+import formulary from "./formulary.zh-CN";
+import rx from "./rx.zh-CN";
+
 export default {
+  rx,
+  formulary,
   app: {
     title: "互联网医院管理控制台",
     short: "IHIS 控制台",
@@ -136,6 +141,8 @@ export default {
     bills: "账单",
     workstation: "医生工作台",
     mySigning: "我的签名密码",
+    pharmacyReview: "处方审核",
+    formulary: "药品目录",
   },
   roles: {
     patient: "患者",

@@ -4,6 +4,8 @@ export default {
     consultations: "My consultations",
     consultation: "Consultation",
     records: "My medical records",
+    prescriptions: "My prescriptions",
+    prescription: "Prescription",
     record: "Medical record",
     verify: "Verify a signature",
     home: "Home",

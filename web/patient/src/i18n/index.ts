@@ -4,9 +4,11 @@ import bookingZhCN from "./booking.zh-CN";
 import consultationEn from "./consultation.en";
 import consultationZhCN from "./consultation.zh-CN";
 import en from "./en";
+import prescriptionEn from "./prescription.en";
+import prescriptionZhCN from "./prescription.zh-CN";
 import zhCN from "./zh-CN";
 
 export const i18n = createIhisI18n({
-  "zh-CN": { ...zhCN, ...bookingZhCN, ...consultationZhCN },
-  en: { ...en, ...bookingEn, ...consultationEn },
+  "zh-CN": { ...zhCN, ...bookingZhCN, ...consultationZhCN, ...prescriptionZhCN },
+  en: { ...en, ...bookingEn, ...consultationEn, ...prescriptionEn },
 });

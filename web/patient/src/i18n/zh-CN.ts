@@ -4,6 +4,8 @@ export default {
     consultations: "我的问诊",
     consultation: "问诊详情",
     records: "我的病历",
+    prescriptions: "我的处方",
+    prescription: "处方详情",
     record: "电子病历",
     verify: "签名验证",
     home: "首页",

@@ -1691,6 +1691,354 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/formulary/drugs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Drugs
+         * @description Search the catalogue; never-online drugs come flagged (``never_online``, control class name).
+         */
+        get: operations["list_drugs_api_v1_formulary_drugs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/drugs/{drug_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Drug
+         * @description One drug with its instructions, stock per pharmacy and full history.
+         */
+        get: operations["get_drug_api_v1_formulary_drugs__drug_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/drugs/{drug_id}/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Drug History
+         * @description Every published version of a drug, newest first (who proposed, who approved, before/after).
+         */
+        get: operations["drug_history_api_v1_formulary_drugs__drug_id__history_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/import-template": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Import Template
+         * @description The xlsx template of the drug import (columns in docs/formulary.md).
+         */
+        get: operations["import_template_api_v1_formulary_import_template_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/imports": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Drugs
+         * @description Validate every row and, if all are clean, create one pending proposal per row (one batch).
+         */
+        post: operations["import_drugs_api_v1_formulary_imports_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/pharmacies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Pharmacies
+         * @description The hospital pharmacy and the partner suppliers.
+         */
+        get: operations["list_pharmacies_api_v1_formulary_pharmacies_get"];
+        put?: never;
+        /**
+         * Create Pharmacy
+         * @description Add the hospital pharmacy or a partner supplier (audited).
+         */
+        post: operations["create_pharmacy_api_v1_formulary_pharmacies_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/pharmacies/{pharmacy_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update Pharmacy
+         * @description Rename, (de)activate or relink a pharmacy (audited).
+         */
+        patch: operations["update_pharmacy_api_v1_formulary_pharmacies__pharmacy_id__patch"];
+        trace?: never;
+    };
+    "/api/v1/formulary/pharmacies/{pharmacy_id}/stock": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Pharmacy Stock
+         * @description Stock of every drug at one pharmacy (on hand, reserved, available).
+         */
+        get: operations["pharmacy_stock_api_v1_formulary_pharmacies__pharmacy_id__stock_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/pharmacies/{pharmacy_id}/stock-adjustments": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Adjust Stock
+         * @description A manual stock correction with a reason (audited).
+         */
+        post: operations["adjust_stock_api_v1_formulary_pharmacies__pharmacy_id__stock_adjustments_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/pharmacies/{pharmacy_id}/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sync Pharmacy
+         * @description Pull a partner supplier's stock now (also done periodically by the worker).
+         */
+        post: operations["sync_pharmacy_api_v1_formulary_pharmacies__pharmacy_id__sync_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/proposal-batches/{batch_ref}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve Batch
+         * @description Approve every pending proposal of one import at once (all or none).
+         */
+        post: operations["approve_batch_api_v1_formulary_proposal_batches__batch_ref__approve_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/proposals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Proposals
+         * @description Proposals of the institution, newest first.
+         */
+        get: operations["list_proposals_api_v1_formulary_proposals_get"];
+        put?: never;
+        /**
+         * Create Proposal
+         * @description Propose adding, changing, disabling or re-enabling a drug (published only once approved).
+         */
+        post: operations["create_proposal_api_v1_formulary_proposals_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/proposals/{proposal_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Proposal
+         * @description One proposal.
+         */
+        get: operations["get_proposal_api_v1_formulary_proposals__proposal_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/proposals/{proposal_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve Proposal
+         * @description Publish a proposal (a senior pharmacist other than the proposer); 409 if the drug moved on.
+         */
+        post: operations["approve_proposal_api_v1_formulary_proposals__proposal_id__approve_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/proposals/{proposal_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject Proposal
+         * @description Turn a proposal down with a reason.
+         */
+        post: operations["reject_proposal_api_v1_formulary_proposals__proposal_id__reject_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/formulary/proposals/{proposal_id}/withdraw": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Withdraw Proposal
+         * @description The proposer takes back a pending proposal.
+         */
+        post: operations["withdraw_proposal_api_v1_formulary_proposals__proposal_id__withdraw_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/integrations/logistics/notify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Courier Notify
+         * @description Tracking events pushed by the courier (signature, time window and nonce checked; exactly once).
+         */
+        post: operations["courier_notify_api_v1_integrations_logistics_notify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/bills": {
         parameters: {
             query?: never;
@@ -2065,6 +2413,46 @@ export interface paths {
          * @description Mark one own message read (404 for anyone else's).
          */
         post: operations["read_my_message_api_v1_me_messages__message_id__read_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/prescriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Mine
+         * @description The patient's prescriptions (submitted ones: drafts are the doctor's), newest first; audited.
+         */
+        get: operations["mine_api_v1_me_prescriptions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/prescriptions/{rx_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My One
+         * @description One of the patient's prescriptions with its timeline (404 for anyone else's).
+         */
+        get: operations["my_one_api_v1_me_prescriptions__rx_id__get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2471,6 +2859,186 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/pharmacy/duty": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Duty Board
+         * @description Who is on duty now; ``unstaffed`` during business hours with nobody checked in.
+         */
+        get: operations["duty_board_api_v1_pharmacy_duty_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/duty/check-in": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check In
+         * @description Start a duty shift (idempotent).
+         */
+        post: operations["check_in_api_v1_pharmacy_duty_check_in_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/duty/check-out": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check Out
+         * @description End the shift; claimed prescriptions return to the queue.
+         */
+        post: operations["check_out_api_v1_pharmacy_duty_check_out_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Queue
+         * @description The review queue, first come first served (waiting and claimed unless ``status`` says).
+         */
+        get: operations["queue_api_v1_pharmacy_reviews_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/reviews/{rx_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Review Screen
+         * @description The prescription, findings with the doctor's override reasons, and whether it is unaltered.
+         */
+        get: operations["review_screen_api_v1_pharmacy_reviews__rx_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/reviews/{rx_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve
+         * @description Approve: every 四查十对 item, the integrity check, the pharmacist's signature and time stamp.
+         */
+        post: operations["approve_api_v1_pharmacy_reviews__rx_id__approve_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/reviews/{rx_id}/claim": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Claim
+         * @description Take it (409 if another pharmacist did first, or you are not checked in).
+         */
+        post: operations["claim_api_v1_pharmacy_reviews__rx_id__claim_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/reviews/{rx_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject
+         * @description Reject with a reason: back to the doctor, who revises or withdraws.
+         */
+        post: operations["reject_api_v1_pharmacy_reviews__rx_id__reject_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/reviews/{rx_id}/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Release
+         * @description Put it back in the queue.
+         */
+        post: operations["release_api_v1_pharmacy_reviews__rx_id__release_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/public/departments": {
         parameters: {
             query?: never;
@@ -2795,6 +3363,158 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/rx-knowledge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Summary
+         * @description The current version and the number of entries per kind.
+         */
+        get: operations["summary_api_v1_rx_knowledge_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rx-knowledge/entries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Entries
+         * @description The current entries, optionally of one kind.
+         */
+        get: operations["list_entries_api_v1_rx_knowledge_entries_get"];
+        put?: never;
+        /**
+         * Create Entry
+         * @description Add an entry (a new knowledge-base version).
+         */
+        post: operations["create_entry_api_v1_rx_knowledge_entries_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rx-knowledge/entries/{entry_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Entry
+         * @description One current entry.
+         */
+        get: operations["get_entry_api_v1_rx_knowledge_entries__entry_id__get"];
+        /**
+         * Update Entry
+         * @description Replace an entry's data (409 if it changed since ``revision``).
+         */
+        put: operations["update_entry_api_v1_rx_knowledge_entries__entry_id__put"];
+        post?: never;
+        /**
+         * Delete Entry
+         * @description Retire an entry (kept in the history of earlier versions).
+         */
+        delete: operations["delete_entry_api_v1_rx_knowledge_entries__entry_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rx-knowledge/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export
+         * @description The current knowledge base as JSON (the import format).
+         */
+        get: operations["export_api_v1_rx_knowledge_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rx-knowledge/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Entries
+         * @description Replace the knowledge base with an export, as one new version (all or nothing).
+         */
+        post: operations["import_entries_api_v1_rx_knowledge_import_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rx-knowledge/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Versions
+         * @description The latest changes, newest first.
+         */
+        get: operations["list_versions_api_v1_rx_knowledge_versions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/rx/vocabulary": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Vocabulary
+         * @description Frequencies, routes and the 四查十对 checklist items (codes with zh/en names).
+         */
+        get: operations["vocabulary_api_v1_rx_vocabulary_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/signatures/{document_id}/verify": {
         parameters: {
             query?: never;
@@ -2875,6 +3595,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workstation/consultations/{consultation_id}/prescriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Of Consultation
+         * @description The doctor's prescriptions of one consultation, newest first.
+         */
+        get: operations["of_consultation_api_v1_workstation_consultations__consultation_id__prescriptions_get"];
+        put?: never;
+        /**
+         * Create
+         * @description A new draft in an in-progress consultation (``renew_from``: 续方 from an approved one).
+         */
+        post: operations["create_api_v1_workstation_consultations__consultation_id__prescriptions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workstation/consultations/{consultation_id}/record": {
         parameters: {
             query?: never;
@@ -2921,6 +3665,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/workstation/consultations/{consultation_id}/renewable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Renewable
+         * @description Approved prescriptions of the patient of the doctor's in-progress consultation (续方); audited.
+         */
+        get: operations["renewable_api_v1_workstation_consultations__consultation_id__renewable_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/workstation/consultations/{consultation_id}/stop": {
         parameters: {
             query?: never;
@@ -2935,6 +3699,110 @@ export interface paths {
          * @description 中止复诊: reason and advice required; the fee is refunded and the patient told to go offline.
          */
         post: operations["stop_api_v1_workstation_consultations__consultation_id__stop_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/prescriptions/{rx_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Detail
+         * @description One of the doctor's prescriptions with findings and timeline.
+         */
+        get: operations["detail_api_v1_workstation_prescriptions__rx_id__get"];
+        /**
+         * Save
+         * @description Save the draft (``version`` as read) and check it: the findings come back with it.
+         */
+        put: operations["save_api_v1_workstation_prescriptions__rx_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/prescriptions/{rx_id}/recall": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Recall
+         * @description Take a submitted prescription back before a pharmacist has claimed it.
+         */
+        post: operations["recall_api_v1_workstation_prescriptions__rx_id__recall_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/prescriptions/{rx_id}/revise": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revise
+         * @description Edit a rejected prescription again (its next submission is a new signed version).
+         */
+        post: operations["revise_api_v1_workstation_prescriptions__rx_id__revise_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/prescriptions/{rx_id}/submit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Submit
+         * @description Submit with the signing PIN: no block, a reason for every warning; signed and time-stamped.
+         */
+        post: operations["submit_api_v1_workstation_prescriptions__rx_id__submit_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/prescriptions/{rx_id}/withdraw": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Withdraw
+         * @description Give up a draft or a rejected prescription (never dispensed).
+         */
+        post: operations["withdraw_api_v1_workstation_prescriptions__rx_id__withdraw_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3035,6 +3903,70 @@ export interface paths {
          * @description A file the previewed patient uploaded as an earlier record (shown inline, never cached); audited.
          */
         get: operations["preview_upload_file_api_v1_workstation_registrations__registration_id__uploads__upload_id__file_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/rx-templates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Templates
+         * @description Your personal prescription templates and your department's.
+         */
+        get: operations["list_templates_api_v1_workstation_rx_templates_get"];
+        put?: never;
+        /**
+         * Create Template
+         * @description Save lines as a template (they only ever fill a draft; the doctor still signs).
+         */
+        post: operations["create_template_api_v1_workstation_rx_templates_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/rx-templates/{template_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete Template
+         * @description Delete your own template or one of your department's.
+         */
+        delete: operations["delete_template_api_v1_workstation_rx_templates__template_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/rx/drugs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Drug Search
+         * @description Drugs to prescribe, with never-online ones flagged and the stock of every pharmacy.
+         */
+        get: operations["drug_search_api_v1_workstation_rx_drugs_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3216,6 +4148,21 @@ export interface components {
             /** Application Token */
             application_token: string;
         };
+        /** ApproveIn */
+        ApproveIn: {
+            /**
+             * Checklist
+             * @description 四查十对: every item true
+             */
+            checklist: {
+                [key: string]: boolean;
+            };
+            /**
+             * Pin
+             * @description The pharmacist's signing PIN
+             */
+            pin: string;
+        };
         /**
          * AuditEventOut
          * @description One ledger entry as the auditor sees it.
@@ -3275,6 +4222,15 @@ export interface components {
              * @description entries matching the filters
              */
             total: number;
+        };
+        /** BatchDecisionOut */
+        BatchDecisionOut: {
+            /** Approved */
+            approved: number;
+            /** Batch Ref */
+            batch_ref: string;
+            /** Drug Ids */
+            drug_ids: number[];
         };
         /** BillDetailOut */
         BillDetailOut: {
@@ -3453,6 +4409,19 @@ export interface components {
              * @default false
              */
             make_current?: boolean;
+        };
+        /** Body_import_drugs_api_v1_formulary_imports_post */
+        Body_import_drugs_api_v1_formulary_imports_post: {
+            /**
+             * File
+             * @description xlsx or csv, one new drug per row
+             */
+            file: string;
+            /**
+             * Reason
+             * @default 批量导入
+             */
+            reason?: string;
         };
         /** Body_import_sessions_api_v1_admin_scheduling_import_post */
         Body_import_sessions_api_v1_admin_scheduling_import_post: {
@@ -3791,12 +4760,31 @@ export interface components {
             /** Visitor Name */
             visitor_name: string;
         };
+        /** CreateIn */
+        CreateIn: {
+            /**
+             * Kind
+             * @default western_patent
+             * @enum {string}
+             */
+            kind?: "western_patent" | "herbal";
+            /**
+             * Renew From
+             * @description 续方: an approved prescription of the same patient
+             */
+            renew_from?: number | null;
+        };
         /** DecideIn */
         DecideIn: {
             /** Approve */
             approve: boolean;
             /** Note */
             note: string;
+        };
+        /** DecisionIn */
+        DecisionIn: {
+            /** Note */
+            note?: string | null;
         };
         /** DecisionOut */
         DecisionOut: {
@@ -3988,6 +4976,285 @@ export interface components {
              */
             uploaded_at: string;
         };
+        /** DraftIn */
+        DraftIn: {
+            /** Accompanying Clinician */
+            accompanying_clinician?: string | null;
+            /** Allergy Classes */
+            allergy_classes?: string[];
+            /**
+             * Course
+             * @default ordinary
+             * @enum {string}
+             */
+            course?: "acute" | "ordinary" | "chronic";
+            /** Diagnoses */
+            diagnoses?: components["schemas"]["ihis__prescribing__schemas__DiagnosisIn"][];
+            /** Extension Reason */
+            extension_reason?: string | null;
+            /** Guardian Name */
+            guardian_name?: string | null;
+            /** Guardian Relation */
+            guardian_relation?: string | null;
+            /** Herbal Doses */
+            herbal_doses?: number | null;
+            /** Herbal Usage */
+            herbal_usage?: string | null;
+            /** Lactating */
+            lactating?: boolean | null;
+            /**
+             * Limited Mobility
+             * @default false
+             */
+            limited_mobility?: boolean;
+            /** Lines */
+            lines?: components["schemas"]["LineIn"][];
+            /** Note */
+            note?: string | null;
+            /** Pregnant */
+            pregnant?: boolean | null;
+            /**
+             * Validity Days
+             * @default 1
+             */
+            validity_days?: number;
+            /**
+             * Version
+             * @description The version you read (409 if it moved)
+             */
+            version: number;
+        };
+        /** DrugDetailOut */
+        DrugDetailOut: {
+            /** Approval Number */
+            approval_number: string | null;
+            /** Batch */
+            batch: string | null;
+            /** Classes */
+            classes: string[];
+            /** Code */
+            code: string;
+            /** Control Class */
+            control_class: string;
+            /** Control Class Name */
+            control_class_name: string;
+            /** Control Class Name En */
+            control_class_name_en: string;
+            /** Dispense Unit */
+            dispense_unit: string;
+            /** Dose Unit */
+            dose_unit: string;
+            /** Expiry */
+            expiry: string | null;
+            /** Form */
+            form: string;
+            /** Generic Name */
+            generic_name: string;
+            /** High Alert */
+            high_alert: boolean;
+            /** History */
+            history: components["schemas"]["RevisionOut"][];
+            /** Id */
+            id: number;
+            /** Ingredients */
+            ingredients: string[];
+            /** Instructions */
+            instructions: string | null;
+            /** Insurance Code */
+            insurance_code: string | null;
+            /** Kind */
+            kind: string;
+            /** Manufacturer */
+            manufacturer: string | null;
+            /** Monitoring */
+            monitoring: string[];
+            /** Never Online */
+            never_online: boolean;
+            /** Online */
+            online: boolean;
+            /** Pack Size */
+            pack_size: number;
+            /** Package Unit */
+            package_unit: string;
+            /** Pinyin */
+            pinyin: string;
+            /** Price Fen */
+            price_fen: number;
+            /** Routes */
+            routes: string[];
+            /** Status */
+            status: string;
+            /** Stock */
+            stock: components["schemas"]["StockLevelOut"][];
+            /** Strength */
+            strength: string;
+            /** Trade Name */
+            trade_name: string | null;
+            /** Unit Amount */
+            unit_amount: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Version */
+            version: number;
+        };
+        /**
+         * DrugHitOut
+         * @description A formulary drug as the prescriber searches it: facts, flags and stock per pharmacy.
+         */
+        DrugHitOut: {
+            /** Code */
+            code: string;
+            /** Control Class */
+            control_class: string;
+            /** Dispense Unit */
+            dispense_unit: string;
+            /** Dose Unit */
+            dose_unit: string;
+            /** Form */
+            form: string;
+            /** Generic Name */
+            generic_name: string;
+            /** High Alert */
+            high_alert: boolean;
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /**
+             * Never Online
+             * @description 麻精毒放等: shown, never prescribable online
+             */
+            never_online: boolean;
+            /** Online */
+            online: boolean;
+            /** Pack Size */
+            pack_size: number;
+            /** Package Unit */
+            package_unit: string;
+            /** Price Fen */
+            price_fen: number;
+            /** Routes */
+            routes: string[];
+            /** Stock */
+            stock: components["schemas"]["StockOut"][];
+            /** Strength */
+            strength: string;
+            /** Trade Name */
+            trade_name: string | null;
+        };
+        /** DrugOut */
+        DrugOut: {
+            /** Approval Number */
+            approval_number: string | null;
+            /** Batch */
+            batch: string | null;
+            /** Classes */
+            classes: string[];
+            /** Code */
+            code: string;
+            /** Control Class */
+            control_class: string;
+            /** Control Class Name */
+            control_class_name: string;
+            /** Control Class Name En */
+            control_class_name_en: string;
+            /** Dispense Unit */
+            dispense_unit: string;
+            /** Dose Unit */
+            dose_unit: string;
+            /** Expiry */
+            expiry: string | null;
+            /** Form */
+            form: string;
+            /** Generic Name */
+            generic_name: string;
+            /** High Alert */
+            high_alert: boolean;
+            /** Id */
+            id: number;
+            /** Ingredients */
+            ingredients: string[];
+            /** Insurance Code */
+            insurance_code: string | null;
+            /** Kind */
+            kind: string;
+            /** Manufacturer */
+            manufacturer: string | null;
+            /** Monitoring */
+            monitoring: string[];
+            /** Never Online */
+            never_online: boolean;
+            /** Online */
+            online: boolean;
+            /** Pack Size */
+            pack_size: number;
+            /** Package Unit */
+            package_unit: string;
+            /** Pinyin */
+            pinyin: string;
+            /** Price Fen */
+            price_fen: number;
+            /** Routes */
+            routes: string[];
+            /** Status */
+            status: string;
+            /** Strength */
+            strength: string;
+            /** Trade Name */
+            trade_name: string | null;
+            /** Unit Amount */
+            unit_amount: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Version */
+            version: number;
+        };
+        /** DrugPage */
+        DrugPage: {
+            /** Items */
+            items: components["schemas"]["DrugOut"][];
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+            /** Total */
+            total: number;
+        };
+        /** DutyBoardOut */
+        DutyBoardOut: {
+            /** In Business Hours */
+            in_business_hours: boolean;
+            me: components["schemas"]["DutyOut"] | null;
+            /** On Duty */
+            on_duty: components["schemas"]["DutyOut"][];
+            /**
+             * Unstaffed
+             * @description Business hours and nobody checked in: operations are warned
+             */
+            unstaffed: boolean;
+            /** Waiting */
+            waiting: number;
+        };
+        /** DutyOut */
+        DutyOut: {
+            /** Ended At */
+            ended_at: string | null;
+            /** Pharmacist Id */
+            pharmacist_id: number;
+            /** Pharmacist Name */
+            pharmacist_name: string;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+        };
         /** EarlierVisitOut */
         EarlierVisitOut: {
             /** Consultation Id */
@@ -4084,11 +5351,80 @@ export interface components {
             /** User Id */
             user_id: number;
         };
+        /** EntryIn */
+        EntryIn: {
+            /**
+             * Data
+             * @description The kind's fields (see docs/medication-rules.md)
+             */
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "banned_class" | "day_limit" | "chronic_disease" | "dose_range" | "age_rule" | "cross_sensitivity" | "interaction" | "duplicate_group" | "pregnancy_rule" | "indication";
+        };
+        /** EntryOut */
+        EntryOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Id
+             * @description Stable id of the entry across revisions
+             */
+            id: number;
+            /** Kind */
+            kind: string;
+            /**
+             * Revision
+             * @description The knowledge-base version this revision was made in
+             */
+            revision: number;
+        };
+        /** EntryUpdateIn */
+        EntryUpdateIn: {
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Revision
+             * @description The revision read; a concurrent change answers 409
+             */
+            revision: number;
+        };
         /**
          * Event
          * @enum {string}
          */
-        Event: "booking_confirmed" | "payment_succeeded" | "bill_closed" | "refund_progress" | "visit_reminder" | "session_stopped" | "session_substituted" | "session_shifted" | "doctor_shift_reminder" | "session_assigned" | "patient_waiting" | "consultation_rejected" | "consultation_stopped" | "record_signed" | "chat_message";
+        Event: "booking_confirmed" | "payment_succeeded" | "bill_closed" | "refund_progress" | "visit_reminder" | "session_stopped" | "session_substituted" | "session_shifted" | "doctor_shift_reminder" | "session_assigned" | "patient_waiting" | "consultation_rejected" | "consultation_stopped" | "record_signed" | "chat_message" | "prescription_approved" | "prescription_rejected" | "review_unstaffed";
+        /** EventOut */
+        EventOut: {
+            /** Actor Name */
+            actor_name: string | null;
+            /** Actor Role */
+            actor_role: string;
+            /** Detail */
+            detail: {
+                [key: string]: unknown;
+            } | null;
+            /** Kind */
+            kind: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+        };
         /** EvidenceBrief */
         EvidenceBrief: {
             /** Id */
@@ -4150,6 +5486,15 @@ export interface components {
             /** Visitor Id */
             visitor_id: number;
         };
+        /** ExportOut */
+        ExportOut: {
+            /** Entries */
+            entries: components["schemas"]["ImportEntryIn"][];
+            /** Format */
+            format: string;
+            /** Version */
+            version: number;
+        };
         /** FileRef */
         FileRef: {
             /** Content Type */
@@ -4160,6 +5505,30 @@ export interface components {
             key: string;
             /** Size */
             size: number | null;
+        };
+        /** FindingOut */
+        FindingOut: {
+            /** Code */
+            code: string;
+            /** Field */
+            field: string;
+            /** Key */
+            key: string;
+            /** Line */
+            line: number | null;
+            /** Message En */
+            message_en: string;
+            /** Message Zh */
+            message_zh: string;
+            /** Overridden At */
+            overridden_at: string | null;
+            /** Override Reason */
+            override_reason: string | null;
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "block" | "warn" | "info";
         };
         /** GenerateIn */
         GenerateIn: {
@@ -4245,6 +5614,30 @@ export interface components {
             /** Ttl Seconds */
             ttl_seconds: number;
         };
+        /** ImportEntryIn */
+        ImportEntryIn: {
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "banned_class" | "day_limit" | "chronic_disease" | "dose_range" | "age_rule" | "cross_sensitivity" | "interaction" | "duplicate_group" | "pregnancy_rule" | "indication";
+        };
+        /** ImportIn */
+        ImportIn: {
+            /** Entries */
+            entries: components["schemas"]["ImportEntryIn"][];
+            /** Format */
+            format: string;
+            /**
+             * Version
+             * @description Ignored: the version of the export
+             */
+            version?: number | null;
+        };
         /** ImportedStaffOut */
         ImportedStaffOut: {
             /** Display Name */
@@ -4271,10 +5664,96 @@ export interface components {
             /** Name */
             name: string;
         };
+        /** IntegrityOut */
+        IntegrityOut: {
+            /** Document Id */
+            document_id: number | null;
+            /** Failures */
+            failures: string[];
+            /** Ok */
+            ok: boolean;
+        };
+        /** KnowledgeBaseOut */
+        KnowledgeBaseOut: {
+            /** Counts */
+            counts: {
+                [key: string]: number;
+            };
+            /** Kinds */
+            kinds: string[];
+            /** Version */
+            version: number;
+        };
         /** LiftIn */
         LiftIn: {
             /** Reason */
             reason: string;
+        };
+        /** LineIn */
+        LineIn: {
+            /** Days */
+            days: number;
+            /**
+             * Dose
+             * @description Decimal text, e.g. 5 or 0.25 (never a float)
+             */
+            dose: string;
+            /** Dose Unit */
+            dose_unit: string;
+            /** Drug Id */
+            drug_id: number;
+            /**
+             * Frequency
+             * @description qd, bid, tid, ... (GET /rx/vocabulary)
+             */
+            frequency: string;
+            /** Note */
+            note?: string | null;
+            /**
+             * Quantity
+             * @description Packages
+             */
+            quantity: number;
+            /**
+             * Route
+             * @description po, sc, ... (GET /rx/vocabulary)
+             */
+            route: string;
+        };
+        /** LineOut */
+        LineOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Days */
+            days: number;
+            /** Dose */
+            dose: string;
+            /** Dose Unit */
+            dose_unit: string;
+            /** Drug Code */
+            drug_code: string;
+            /** Drug Id */
+            drug_id: number;
+            /** Drug Name */
+            drug_name: string;
+            /** Form */
+            form: string;
+            /** Frequency */
+            frequency: string;
+            /** Note */
+            note: string | null;
+            /** Package */
+            package: string;
+            /** Position */
+            position: number;
+            /** Quantity */
+            quantity: number;
+            /** Route */
+            route: string;
+            /** Strength */
+            strength: string;
+            /** Unit Price Fen */
+            unit_price_fen: number;
         };
         /** LinkOut */
         LinkOut: {
@@ -4406,6 +5885,13 @@ export interface components {
             /** Blocked */
             blocked: boolean;
         };
+        /** OverrideIn */
+        OverrideIn: {
+            /** Key */
+            key: string;
+            /** Reason */
+            reason: string;
+        };
         /**
          * OwnProfileIn
          * @description A staff member's own profile; qualification fields are frozen while under review.
@@ -4530,6 +6016,60 @@ export interface components {
              */
             channel: "wechat" | "alipay";
         };
+        /** PharmacyIn */
+        PharmacyIn: {
+            /** Address */
+            address?: string | null;
+            /** Code */
+            code: string;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "hospital" | "supplier";
+            /** Name */
+            name: string;
+            /** Supplier App Id */
+            supplier_app_id?: string | null;
+            /** Supplier Url */
+            supplier_url?: string | null;
+        };
+        /** PharmacyOut */
+        PharmacyOut: {
+            /** Active */
+            active: boolean;
+            /** Address */
+            address: string | null;
+            /** Code */
+            code: string;
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Last Synced At */
+            last_synced_at: string | null;
+            /** Name */
+            name: string;
+            /** Supplier Adapter */
+            supplier_adapter: string | null;
+            /** Supplier App Id */
+            supplier_app_id: string | null;
+            /** Supplier Url */
+            supplier_url: string | null;
+        };
+        /** PharmacyPatch */
+        PharmacyPatch: {
+            /** Active */
+            active?: boolean | null;
+            /** Address */
+            address?: string | null;
+            /** Name */
+            name?: string | null;
+            /** Supplier App Id */
+            supplier_app_id?: string | null;
+            /** Supplier Url */
+            supplier_url?: string | null;
+        };
         /** PolicyIn */
         PolicyIn: {
             /** His Department Codes */
@@ -4561,6 +6101,92 @@ export interface components {
             max_age_years: number | null;
             /** Min Age Years */
             min_age_years: number | null;
+        };
+        /** PrescriptionOut */
+        PrescriptionOut: {
+            /** Accompanying Clinician */
+            accompanying_clinician: string | null;
+            /** Allergy Classes */
+            allergy_classes: string[];
+            /** Claimed At */
+            claimed_at: string | null;
+            /** Consultation Id */
+            consultation_id: number;
+            /** Course */
+            course: string;
+            /** Department Name */
+            department_name: string;
+            /** Diagnoses */
+            diagnoses: components["schemas"]["ihis__prescribing__schemas__DiagnosisOut"][];
+            /** Doctor Name */
+            doctor_name: string;
+            /** Extension Reason */
+            extension_reason: string | null;
+            /** Findings */
+            findings: components["schemas"]["FindingOut"][];
+            /** Guardian Name */
+            guardian_name: string | null;
+            /** Guardian Relation */
+            guardian_relation: string | null;
+            /** Herbal Doses */
+            herbal_doses: number | null;
+            /** Herbal Usage */
+            herbal_usage: string | null;
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Lactating */
+            lactating: boolean | null;
+            /** Limited Mobility */
+            limited_mobility: boolean;
+            /** Lines */
+            lines: components["schemas"]["LineOut"][];
+            /** Note */
+            note: string | null;
+            /** Number */
+            number: string;
+            /** Patient Age */
+            patient_age: number;
+            /** Patient Name */
+            patient_name: string;
+            /**
+             * Patient Sex
+             * @description GB/T 2261.1: 0 unknown, 1 male, 2 female, 9 unstated
+             */
+            patient_sex: number;
+            /** Pregnant */
+            pregnant: boolean | null;
+            /** Reject Reason */
+            reject_reason: string | null;
+            /** Renewed From Id */
+            renewed_from_id: number | null;
+            /** Review Document Id */
+            review_document_id: number | null;
+            /** Reviewed At */
+            reviewed_at: string | null;
+            /** Reviewer Name */
+            reviewer_name: string | null;
+            /** Signed Document Id */
+            signed_document_id: number | null;
+            /** Signed Version */
+            signed_version: number;
+            /** Status */
+            status: string;
+            /** Submitted At */
+            submitted_at: string | null;
+            /** Timeline */
+            timeline?: components["schemas"]["EventOut"][];
+            /** Total Fen */
+            total_fen: number;
+            /** Under Six */
+            under_six: boolean;
+            /** Valid Until */
+            valid_until: string | null;
+            /** Validity Days */
+            validity_days: number;
+            /** Version */
+            version: number;
         };
         /** PreviewIn */
         PreviewIn: {
@@ -4609,6 +6235,75 @@ export interface components {
              * @enum {string}
              */
             step: "requested" | "accepted" | "arrived";
+        };
+        /** ProposalIn */
+        ProposalIn: {
+            /** Changes */
+            changes?: {
+                [key: string]: unknown;
+            } | null;
+            /** Drug Id */
+            drug_id?: number | null;
+            /** Fields */
+            fields?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * Kind
+             * @enum {string}
+             */
+            kind: "add" | "change" | "disable" | "enable";
+            /** Reason */
+            reason: string;
+        };
+        /** ProposalOut */
+        ProposalOut: {
+            /** Base Version */
+            base_version: number | null;
+            /** Batch Ref */
+            batch_ref: string | null;
+            /** Code */
+            code: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Decided At */
+            decided_at: string | null;
+            /** Decided By Name */
+            decided_by_name: string | null;
+            /** Decision Note */
+            decision_note: string | null;
+            /** Drug Id */
+            drug_id: number | null;
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Payload */
+            payload: {
+                [key: string]: unknown;
+            };
+            /** Proposed By */
+            proposed_by: number;
+            /** Proposed By Name */
+            proposed_by_name: string;
+            /** Reason */
+            reason: string;
+            /** Status */
+            status: string;
+        };
+        /** ProposalPage */
+        ProposalPage: {
+            /** Items */
+            items: components["schemas"]["ProposalOut"][];
+            /** Page */
+            page: number;
+            /** Page Size */
+            page_size: number;
+            /** Total */
+            total: number;
         };
         /** PublicCampus */
         PublicCampus: {
@@ -4884,6 +6579,11 @@ export interface components {
         ReadIn: {
             /** Seq */
             seq: number;
+        };
+        /** ReasonIn */
+        ReasonIn: {
+            /** Reason */
+            reason: string;
         };
         /** ReasonOut */
         ReasonOut: {
@@ -5161,11 +6861,46 @@ export interface components {
             /** Total */
             total: number;
         };
+        /** ReviewOut */
+        ReviewOut: {
+            /** Checklist Items */
+            checklist_items: string[];
+            integrity: components["schemas"]["IntegrityOut"];
+            prescription: components["schemas"]["PrescriptionOut"];
+        };
         /**
          * ReviewStatus
          * @enum {string}
          */
         ReviewStatus: "draft" | "submitted" | "approved" | "rejected";
+        /** RevisionOut */
+        RevisionOut: {
+            /** After */
+            after: {
+                [key: string]: unknown;
+            };
+            /** Approved By Name */
+            approved_by_name: string;
+            /** Before */
+            before: {
+                [key: string]: unknown;
+            } | null;
+            /** Kind */
+            kind: string;
+            /** Note */
+            note: string | null;
+            /** Proposal Id */
+            proposal_id: number | null;
+            /** Proposed By Name */
+            proposed_by_name: string;
+            /**
+             * Published At
+             * Format: date-time
+             */
+            published_at: string;
+            /** Version */
+            version: number;
+        };
         /** RevokeOut */
         RevokeOut: {
             /** Revoked */
@@ -5863,6 +7598,56 @@ export interface components {
              */
             valid_until: string;
         };
+        /** StockAdjustIn */
+        StockAdjustIn: {
+            /** Delta */
+            delta: number;
+            /** Drug Id */
+            drug_id: number;
+            /** Reason */
+            reason: string;
+        };
+        /** StockLevelOut */
+        StockLevelOut: {
+            /** Available */
+            available: number;
+            /** Kind */
+            kind: string;
+            /** Pharmacy Id */
+            pharmacy_id: number;
+            /** Pharmacy Name */
+            pharmacy_name: string;
+        };
+        /** StockOut */
+        StockOut: {
+            /** Available */
+            available: number;
+            /** Kind */
+            kind: string;
+            /** Pharmacy Id */
+            pharmacy_id: number;
+            /** Pharmacy Name */
+            pharmacy_name: string;
+        };
+        /** StockRowOut */
+        StockRowOut: {
+            /** Available */
+            available: number;
+            /** Code */
+            code: string;
+            /** Drug Id */
+            drug_id: number;
+            /** Generic Name */
+            generic_name: string;
+            /** On Hand */
+            on_hand: number;
+            /** Package Unit */
+            package_unit: string;
+            /** Reserved */
+            reserved: number;
+            /** Strength */
+            strength: string;
+        };
         /** SubjectOut */
         SubjectOut: {
             /** Code */
@@ -5874,12 +7659,29 @@ export interface components {
             /** Registered */
             registered: boolean;
         };
+        /** SubmitIn */
+        SubmitIn: {
+            /** Overrides */
+            overrides?: components["schemas"]["OverrideIn"][];
+            /**
+             * Pin
+             * @description The doctor's signing PIN (not the password)
+             */
+            pin: string;
+        };
         /** SubstituteIn */
         SubstituteIn: {
             /** Doctor Id */
             doctor_id: number;
             /** Reason */
             reason: string;
+        };
+        /** SyncOut */
+        SyncOut: {
+            /** Pharmacy Id */
+            pharmacy_id: number;
+            /** Updated */
+            updated: number;
         };
         /** TemplateDetailOut */
         TemplateDetailOut: {
@@ -6104,6 +7906,28 @@ export interface components {
             /** Version */
             version: number;
         };
+        /** VersionOut */
+        VersionOut: {
+            /** Action */
+            action: string;
+            /** Actor Name */
+            actor_name: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Entry Id */
+            entry_id: number | null;
+            /** Kind */
+            kind: string | null;
+            /** Summary */
+            summary: {
+                [key: string]: unknown;
+            };
+            /** Version */
+            version: number;
+        };
         /** VisitorBrief */
         VisitorBrief: {
             /** Id */
@@ -6160,6 +7984,24 @@ export interface components {
             under_six: boolean;
             /** Verified At */
             verified_at: string | null;
+        };
+        /** VocabularyItem */
+        VocabularyItem: {
+            /** Code */
+            code: string;
+            /** Name En */
+            name_en: string;
+            /** Name Zh */
+            name_zh: string;
+        };
+        /** VocabularyOut */
+        VocabularyOut: {
+            /** Checklist */
+            checklist: string[];
+            /** Frequencies */
+            frequencies: components["schemas"]["VocabularyItem"][];
+            /** Routes */
+            routes: components["schemas"]["VocabularyItem"][];
         };
         /** WaitingListEntry */
         WaitingListEntry: {
@@ -6411,6 +8253,20 @@ export interface components {
             /** Version */
             version: number;
         };
+        /** ImportOut */
+        ihis__formulary__schemas__ImportOut: {
+            /** Batch Ref */
+            batch_ref: string;
+            /** Proposal Ids */
+            proposal_ids: number[];
+            /** Proposals */
+            proposals: number;
+        };
+        /** RejectIn */
+        ihis__formulary__schemas__RejectIn: {
+            /** Note */
+            note: string;
+        };
         /** ImportReportOut */
         ihis__identity__schemas_staff__ImportReportOut: {
             /** Count */
@@ -6453,6 +8309,13 @@ export interface components {
             revoked_reason: string | null;
             /** User Agent */
             user_agent: string | null;
+        };
+        /** ImportOut */
+        ihis__medication_rules__schemas__ImportOut: {
+            /** Entries */
+            entries: number;
+            /** Version */
+            version: number;
         };
         /** MessageOut */
         ihis__messaging__schemas__MessageOut: {
@@ -6585,6 +8448,74 @@ export interface components {
             close_application?: boolean;
             /** Reason */
             reason: string;
+        };
+        /** DiagnosisIn */
+        ihis__prescribing__schemas__DiagnosisIn: {
+            /** Code */
+            code: string;
+            /**
+             * System
+             * @default icd10
+             * @enum {string}
+             */
+            system?: "icd10" | "tcm-disease" | "tcm-syndrome";
+        };
+        /** DiagnosisOut */
+        ihis__prescribing__schemas__DiagnosisOut: {
+            /** Code */
+            code: string;
+            /** Name */
+            name: string;
+            /** System */
+            system: string;
+        };
+        /** RejectIn */
+        ihis__prescribing__schemas__RejectIn: {
+            /** Checklist */
+            checklist?: {
+                [key: string]: boolean;
+            };
+            /** Reason */
+            reason: string;
+        };
+        /** TemplateIn */
+        ihis__prescribing__schemas__TemplateIn: {
+            /**
+             * Department Id
+             * @description Set: a template of your department
+             */
+            department_id?: number | null;
+            /**
+             * Kind
+             * @default western_patent
+             * @enum {string}
+             */
+            kind?: "western_patent" | "herbal";
+            /** Lines */
+            lines: components["schemas"]["LineIn"][];
+            /** Name */
+            name: string;
+        };
+        /** TemplateOut */
+        ihis__prescribing__schemas__TemplateOut: {
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Id */
+            id: number;
+            /** Kind */
+            kind: string;
+            /** Lines */
+            lines: components["schemas"]["LineIn"][];
+            /** Name */
+            name: string;
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "personal" | "department";
         };
         /** ImportReportOut */
         ihis__scheduling__schemas__ImportReportOut: {
@@ -9930,6 +11861,597 @@ export interface operations {
             };
         };
     };
+    list_drugs_api_v1_formulary_drugs_get: {
+        parameters: {
+            query?: {
+                /** @description name, code or pinyin initials */
+                q?: string | null;
+                kind?: ("western" | "patent" | "herbal") | null;
+                online?: boolean | null;
+                status?: ("active" | "disabled") | null;
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrugPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_drug_api_v1_formulary_drugs__drug_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                drug_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrugDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    drug_history_api_v1_formulary_drugs__drug_id__history_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                drug_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RevisionOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    import_template_api_v1_formulary_import_template_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    import_drugs_api_v1_formulary_imports_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["Body_import_drugs_api_v1_formulary_imports_post"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__formulary__schemas__ImportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_pharmacies_api_v1_formulary_pharmacies_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOut"][];
+                };
+            };
+        };
+    };
+    create_pharmacy_api_v1_formulary_pharmacies_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PharmacyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_pharmacy_api_v1_formulary_pharmacies__pharmacy_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pharmacy_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PharmacyPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    pharmacy_stock_api_v1_formulary_pharmacies__pharmacy_id__stock_get: {
+        parameters: {
+            query?: {
+                q?: string | null;
+            };
+            header?: never;
+            path: {
+                pharmacy_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StockRowOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    adjust_stock_api_v1_formulary_pharmacies__pharmacy_id__stock_adjustments_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pharmacy_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StockAdjustIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StockRowOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    sync_pharmacy_api_v1_formulary_pharmacies__pharmacy_id__sync_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                pharmacy_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    approve_batch_api_v1_formulary_proposal_batches__batch_ref__approve_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                batch_ref: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BatchDecisionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_proposals_api_v1_formulary_proposals_get: {
+        parameters: {
+            query?: {
+                status?: ("pending" | "approved" | "rejected" | "withdrawn") | null;
+                batch_ref?: string | null;
+                page?: number;
+                page_size?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalPage"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_proposal_api_v1_formulary_proposals_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ProposalIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_proposal_api_v1_formulary_proposals__proposal_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                proposal_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    approve_proposal_api_v1_formulary_proposals__proposal_id__approve_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                proposal_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DecisionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reject_proposal_api_v1_formulary_proposals__proposal_id__reject_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                proposal_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ihis__formulary__schemas__RejectIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    withdraw_proposal_api_v1_formulary_proposals__proposal_id__withdraw_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                proposal_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProposalOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    courier_notify_api_v1_integrations_logistics_notify_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                };
+            };
+        };
+    };
     my_bills_api_v1_me_bills_get: {
         parameters: {
             query?: {
@@ -10570,6 +13092,57 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ihis__notifications__schemas__MessageOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    mine_api_v1_me_prescriptions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"][];
+                };
+            };
+        };
+    };
+    my_one_api_v1_me_prescriptions__rx_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"];
                 };
             };
             /** @description Validation Error */
@@ -11261,6 +13834,260 @@ export interface operations {
             };
         };
     };
+    duty_board_api_v1_pharmacy_duty_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DutyBoardOut"];
+                };
+            };
+        };
+    };
+    check_in_api_v1_pharmacy_duty_check_in_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DutyOut"];
+                };
+            };
+        };
+    };
+    check_out_api_v1_pharmacy_duty_check_out_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DutyOut"];
+                };
+            };
+        };
+    };
+    queue_api_v1_pharmacy_reviews_get: {
+        parameters: {
+            query?: {
+                status?: ("pending_review" | "under_review" | "approved" | "rejected") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    review_screen_api_v1_pharmacy_reviews__rx_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    approve_api_v1_pharmacy_reviews__rx_id__approve_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApproveIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    claim_api_v1_pharmacy_reviews__rx_id__claim_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    reject_api_v1_pharmacy_reviews__rx_id__reject_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ihis__prescribing__schemas__RejectIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    release_api_v1_pharmacy_reviews__rx_id__release_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     departments_api_v1_public_departments_get: {
         parameters: {
             query?: {
@@ -11774,6 +14601,291 @@ export interface operations {
             };
         };
     };
+    summary_api_v1_rx_knowledge_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KnowledgeBaseOut"];
+                };
+            };
+        };
+    };
+    list_entries_api_v1_rx_knowledge_entries_get: {
+        parameters: {
+            query?: {
+                kind?: ("banned_class" | "day_limit" | "chronic_disease" | "dose_range" | "age_rule" | "cross_sensitivity" | "interaction" | "duplicate_group" | "pregnancy_rule" | "indication") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntryOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_entry_api_v1_rx_knowledge_entries_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntryIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntryOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_entry_api_v1_rx_knowledge_entries__entry_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                entry_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntryOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    update_entry_api_v1_rx_knowledge_entries__entry_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                entry_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EntryUpdateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntryOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_entry_api_v1_rx_knowledge_entries__entry_id__delete: {
+        parameters: {
+            query: {
+                revision: number;
+            };
+            header?: never;
+            path: {
+                entry_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    export_api_v1_rx_knowledge_export_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExportOut"];
+                };
+            };
+        };
+    };
+    import_entries_api_v1_rx_knowledge_import_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ImportIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__medication_rules__schemas__ImportOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_versions_api_v1_rx_knowledge_versions_get: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VersionOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    vocabulary_api_v1_rx_vocabulary_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VocabularyOut"];
+                };
+            };
+        };
+    };
     verify_signature_api_v1_signatures__document_id__verify_get: {
         parameters: {
             query?: never;
@@ -11900,6 +15012,72 @@ export interface operations {
             };
         };
     };
+    of_consultation_api_v1_workstation_consultations__consultation_id__prescriptions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                consultation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    create_api_v1_workstation_consultations__consultation_id__prescriptions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                consultation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     record_versions_api_v1_workstation_consultations__consultation_id__record_get: {
         parameters: {
             query?: never;
@@ -12001,6 +15179,37 @@ export interface operations {
             };
         };
     };
+    renewable_api_v1_workstation_consultations__consultation_id__renewable_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                consultation_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     stop_api_v1_workstation_consultations__consultation_id__stop_post: {
         parameters: {
             query?: never;
@@ -12023,6 +15232,208 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ConsultationOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    detail_api_v1_workstation_prescriptions__rx_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    save_api_v1_workstation_prescriptions__rx_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DraftIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    recall_api_v1_workstation_prescriptions__rx_id__recall_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReasonIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    revise_api_v1_workstation_prescriptions__rx_id__revise_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    submit_api_v1_workstation_prescriptions__rx_id__submit_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SubmitIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    withdraw_api_v1_workstation_prescriptions__rx_id__withdraw_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReasonIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PrescriptionOut"];
                 };
             };
             /** @description Validation Error */
@@ -12183,6 +15594,121 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_templates_api_v1_workstation_rx_templates_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__prescribing__schemas__TemplateOut"][];
+                };
+            };
+        };
+    };
+    create_template_api_v1_workstation_rx_templates_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ihis__prescribing__schemas__TemplateIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ihis__prescribing__schemas__TemplateOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_template_api_v1_workstation_rx_templates__template_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                template_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    drug_search_api_v1_workstation_rx_drugs_get: {
+        parameters: {
+            query: {
+                /** @description Name, code or pinyin initials */
+                q: string;
+                kind?: ("western" | "patent" | "herbal") | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DrugHitOut"][];
+                };
             };
             /** @description Validation Error */
             422: {
