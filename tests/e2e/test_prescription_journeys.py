@@ -122,7 +122,7 @@ def test_a_child_under_six_is_blocked_without_guardian_details(new_context, serv
     parent = new_context(mobile=True)
     patient_login(parent, "13900100001", data.PATIENT_PASSWORD)  # 张三, for his son 张小宝 (4 years)
     visitors = api_as_page(parent, "GET", "/api/v1/me/visitors")
-    child = next(v for v in visitors if v["name"] == "张小宝")  # type: ignore[union-attr,index]
+    child = next(v for v in visitors if v["relation"] == "child")  # type: ignore[union-attr,index]
     held = _book_and_pay(parent, session, int(child["id"]), guardian_accompanied=True)  # type: ignore[index]
     doctor = _doctor_console(new_context, "doctor03")
     _accept(doctor, int(held["id"]))  # type: ignore[arg-type]
@@ -130,7 +130,9 @@ def test_a_child_under_six_is_blocked_without_guardian_details(new_context, serv
 
     _add_drug(doctor, "阿莫西林颗粒", "D024", dose="125")
     doctor.get_by_test_id("rx-save").click()
-    expect(doctor.get_by_test_id("rx-finding-guardian_required")).to_be_visible(timeout=20_000)
+    # The draft was checked when created (no lines yet); wait for the check of the saved lines.
+    expect(doctor.get_by_test_id("rx-finding-no_lines")).to_have_count(0, timeout=20_000)
+    expect(doctor.get_by_test_id("rx-finding-guardian_required")).to_be_visible()
     expect(doctor.get_by_test_id("rx-finding-accompanying_clinician_required")).to_be_visible()
     expect(doctor.get_by_test_id("rx-finding-guardian_required")).to_have_attribute("data-severity", "block")
 
@@ -189,6 +191,7 @@ def test_a_rejected_prescription_is_revised_and_then_approved(new_context, serve
     _add_drug(doctor, "华法林", "D015", dose="2.5")
     _add_drug(doctor, "阿司匹林", "D013", dose="100")
     doctor.get_by_test_id("rx-save").click()
+    expect(doctor.get_by_test_id("rx-finding-no_lines")).to_have_count(0, timeout=20_000)
     expect(doctor.locator("[data-testid^=rx-finding-][data-severity=warn]").first).to_be_visible(
         timeout=20_000
     )

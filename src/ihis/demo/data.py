@@ -202,7 +202,9 @@ OTHER_STAFF = (
     Staff("it01", "信息科李工", "I3004", ("it_admin",), "13900003004", totp_secret=_totp(44)),
     Staff("security01", "安全管理员", "S3005", ("security_admin",), "13900003005", totp_secret=_totp(45)),
     Staff("auditor01", "审计员赵", "A3006", ("auditor",), "13900003006", totp_secret=_totp(46)),
-    Staff("formulary01", "药品目录维护员", "M3007", ("formulary_admin",), "13900003007", totp_secret=_totp(48)),
+    Staff(
+        "formulary01", "药品目录维护员", "M3007", ("formulary_admin",), "13900003007", totp_secret=_totp(48)
+    ),
     Staff("admin", "系统管理员", "X3000", ("super_admin",), "13900003000", totp_secret=_totp(47)),
 )
 
