@@ -237,6 +237,7 @@ def summary(load: DemoLoad, settings: Settings) -> str:
     picks = (
         ("doctor", data.DOCTORS[0]),
         ("pharmacist", data.PHARMACISTS[0]),
+        ("senior pharm.", data.PHARMACISTS[1]),
         *((s.roles[0], s) for s in data.OTHER_STAFF),
     )
     for role, person in picks:
@@ -248,5 +249,7 @@ def summary(load: DemoLoad, settings: Settings) -> str:
         "Staff log in with password + TOTP: add the secret to an authenticator app, or run",
         '  uv run python -c "import pyotp,sys; print(pyotp.TOTP(sys.argv[1]).now())" SECRET',
         "SMS codes sent in demo mode appear in the console under 沙箱短信 (ops01 or it01).",
+        "Signing (病历/处方/审方): it01 enrols a doctor or pharmacist under 员工账号; each then sets",
+        "  their own signing PIN under 我的签名密码.",
     ]
     return "\n".join(lines)

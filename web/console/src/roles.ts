@@ -4,6 +4,8 @@ export const STAFF_ROLES = [
   "nurse",
   "pharmacist",
   "pharmacy_staff",
+  "senior_pharmacist",
+  "formulary_admin",
   "operations",
   "finance",
   "quality",
