@@ -99,6 +99,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ihis.organization.api import router as org_router
     from ihis.platform.health import router as health_router
     from ihis.prescribing.api import router as prescribing_router
+    from ihis.prescribing.pdf_api import router as rx_pdf_router
     from ihis.prescribing.review_api import router as review_router
     from ihis.registration.api import router as registration_router
     from ihis.registration.eligibility_api import router as eligibility_router
@@ -129,6 +130,7 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         messaging_router,
         prescribing_router,
         review_router,
+        rx_pdf_router,
         rx_knowledge_router,
         formulary_router,
         logistics_notify_router,
