@@ -27,3 +27,24 @@ export function statusTag(status: string): "primary" | "success" | "warning" | "
       return "default";
   }
 }
+
+/** Fetch the approved prescription's PDF with the session and save it (no URL carries the session). */
+export async function downloadPrescriptionPdf(rx: Prescription): Promise<void> {
+  const { data, error } = await api.GET("/api/v1/me/prescriptions/{rx_id}/pdf", {
+    params: { path: { rx_id: rx.id } },
+    parseAs: "blob",
+  });
+  if (error !== undefined || !(data instanceof Blob)) throw new Error("download failed");
+  const url = URL.createObjectURL(data);
+  try {
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `prescription-${rx.number}.pdf`;
+    a.rel = "noopener";
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+  } finally {
+    setTimeout(() => URL.revokeObjectURL(url), 30_000);
+  }
+}

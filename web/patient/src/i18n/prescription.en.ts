@@ -1,6 +1,7 @@
 /** My prescriptions (issue 5), English. */
 export default {
   prescription: {
+    download: "Download the prescription PDF (signatures and verification code)",
     empty: "No prescriptions yet",
     number: "Number",
     doctor: "Doctor",

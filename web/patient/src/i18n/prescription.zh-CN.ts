@@ -1,6 +1,7 @@
 /** 我的处方 (issue 5). */
 export default {
   prescription: {
+    download: "下载处方 PDF（含电子签名和验证码）",
     empty: "还没有处方",
     number: "处方编号",
     doctor: "开方医生",

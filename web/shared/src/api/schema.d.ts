@@ -2459,6 +2459,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/prescriptions/{rx_id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Prescription Pdf
+         * @description The patient's own approved prescription as a PDF with both signatures and verification QR codes.
+         */
+        get: operations["my_prescription_pdf_api_v1_me_prescriptions__rx_id__pdf_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/profile": {
         parameters: {
             query?: never;
@@ -2993,6 +3013,26 @@ export interface paths {
          * @description Take it (409 if another pharmacist did first, or you are not checked in).
          */
         post: operations["claim_api_v1_pharmacy_reviews__rx_id__claim_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/reviews/{rx_id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Review Prescription Pdf
+         * @description A pharmacist's PDF of an approved prescription of the institution.
+         */
+        get: operations["review_prescription_pdf_api_v1_pharmacy_reviews__rx_id__pdf_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -3722,6 +3762,26 @@ export interface paths {
          * @description Save the draft (``version`` as read) and check it: the findings come back with it.
          */
         put: operations["save_api_v1_workstation_prescriptions__rx_id__put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/workstation/prescriptions/{rx_id}/pdf": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Doctor Prescription Pdf
+         * @description The prescribing doctor's PDF of an approved prescription.
+         */
+        get: operations["doctor_prescription_pdf_api_v1_workstation_prescriptions__rx_id__pdf_get"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -5406,7 +5466,7 @@ export interface components {
          * Event
          * @enum {string}
          */
-        Event: "booking_confirmed" | "payment_succeeded" | "bill_closed" | "refund_progress" | "visit_reminder" | "session_stopped" | "session_substituted" | "session_shifted" | "doctor_shift_reminder" | "session_assigned" | "patient_waiting" | "consultation_rejected" | "consultation_stopped" | "record_signed" | "chat_message" | "prescription_approved" | "prescription_rejected" | "review_unstaffed";
+        Event: "booking_confirmed" | "payment_succeeded" | "bill_closed" | "refund_progress" | "visit_reminder" | "session_stopped" | "session_substituted" | "session_shifted" | "doctor_shift_reminder" | "session_assigned" | "patient_waiting" | "consultation_rejected" | "consultation_stopped" | "record_signed" | "chat_message" | "prescription_approved" | "prescription_rejected" | "review_unstaffed" | "drug_order_progress" | "medication_reminder" | "renewal_reminder";
         /** EventOut */
         EventOut: {
             /** Actor Name */
@@ -13156,6 +13216,35 @@ export interface operations {
             };
         };
     };
+    my_prescription_pdf_api_v1_me_prescriptions__rx_id__pdf_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_profile_api_v1_me_profile_get: {
         parameters: {
             query?: never;
@@ -14010,6 +14099,35 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ReviewOut"];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    review_prescription_pdf_api_v1_pharmacy_reviews__rx_id__pdf_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
@@ -15299,6 +15417,35 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["PrescriptionOut"];
                 };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    doctor_prescription_pdf_api_v1_workstation_prescriptions__rx_id__pdf_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                rx_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description Validation Error */
             422: {
