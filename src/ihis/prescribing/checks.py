@@ -80,14 +80,18 @@ def _stock(db: Session, rx: Prescription, lines: list[PrescriptionLine]) -> list
 
 
 def evaluate(
-    db: Session, rx: Prescription, lines: list[PrescriptionLine], today: dt.date
+    db: Session,
+    rx: Prescription,
+    lines: list[PrescriptionLine],
+    today: dt.date,
+    drugs: dict[int, DrugFacts] | None = None,
 ) -> tuple[list[rules.Finding], int]:
-    """All findings of the draft as it is stored, and the knowledge-base version used."""
+    """All findings of the draft as it is stored, and the knowledge-base version used (``drugs``: the
+    lines' facts when the caller has just read them)."""
     visitor = db.get(Visitor, rx.visitor_id)
     assert visitor is not None
-    drugs: dict[int, DrugFacts] = formulary.drug_facts(
-        db, rx.institution_id, [line.drug_id for line in lines]
-    )
+    if drugs is None:
+        drugs = formulary.drug_facts(db, rx.institution_id, [line.drug_id for line in lines])
     kb = load_knowledge_base(db, rx.institution_id)
     draft = rules.RxDraft(
         kind="herbal" if rx.kind == "herbal" else "western_patent",

@@ -22,7 +22,7 @@ from ihis.consultation.models import IN_PROGRESS, Consultation, MedicalRecord
 from ihis.consultation.records import Diagnosis, check_diagnoses
 from ihis.consultation.service import doctor_consultation
 from ihis.formulary import service as formulary
-from ihis.formulary.facts import ROUTES
+from ihis.formulary.facts import ROUTES, DrugFacts
 from ihis.identity.access import Actor
 from ihis.medication_rules.vocab import FREQUENCIES
 from ihis.platform import audit
@@ -197,8 +197,9 @@ def _decimal_dose(value: str, field: str) -> str:
 
 def _write_lines(
     db: Session, rx: Prescription, lines: tuple[LineData, ...], *, field: str = "body.lines"
-) -> None:
-    """Replace the draft's lines: drugs of the online formulary of the prescription's kind, snapshot."""
+) -> dict[int, DrugFacts]:
+    """Replace the draft's lines (drugs of the formulary, of the prescription's kind, snapshot);
+    returns the drugs' facts for the check that follows."""
     if len(lines) > MAX_LINES:
         raise InvalidInput.field(field, "too_many", f"最多 {MAX_LINES} 行", f"At most {MAX_LINES} lines")
     facts = formulary.drug_facts(db, rx.institution_id, [ln.drug_id for ln in lines])
@@ -268,6 +269,7 @@ def _write_lines(
     db.add_all(rows)
     db.flush()
     rx.total_fen = sum(r.amount_fen for r in rows)
+    return facts
 
 
 def _text(value: str | None, field: str, maximum: int) -> str | None:
@@ -316,13 +318,15 @@ def save(db: Session, actor: Actor, rx_id: int, data: DraftData) -> Prescription
     rx.herbal_doses = data.herbal_doses if rx.kind == HERBAL else None
     rx.herbal_usage = _text(data.herbal_usage, "body.herbal_usage", 200) if rx.kind == HERBAL else None
     rx.note = _text(data.note, "body.note", 500)
-    _write_lines(db, rx, data.lines)
-    findings_after_change(db, rx)
+    facts = _write_lines(db, rx, data.lines)
+    findings_after_change(db, rx, facts)
     events.record(db, rx, "saved", actor, {"lines": len(data.lines)})
     return rx
 
 
-def findings_after_change(db: Session, rx: Prescription) -> list[PrescriptionFinding]:
+def findings_after_change(
+    db: Session, rx: Prescription, drugs: dict[int, DrugFacts] | None = None
+) -> list[PrescriptionFinding]:
     """Check the stored draft again; keep override reasons of warnings still found, drop the rest."""
     lines = list(
         db.scalars(
@@ -331,7 +335,7 @@ def findings_after_change(db: Session, rx: Prescription) -> list[PrescriptionFin
             .order_by(PrescriptionLine.position)
         )
     )
-    found, kb_version = checks.evaluate(db, rx, lines, local_today())
+    found, kb_version = checks.evaluate(db, rx, lines, local_today(), drugs)
     kept = {
         f.key: f
         for f in db.scalars(select(PrescriptionFinding).where(PrescriptionFinding.prescription_id == rx.id))
