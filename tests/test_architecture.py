@@ -26,6 +26,7 @@ DOMAINS = (
     "formulary",
     "medication_rules",
     "prescribing",
+    "drug_orders",
 )
 # The patient's flow: a domain may import only domains before it.
 FLOW = ("tenancy", "identity", "organization")

@@ -86,6 +86,8 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
     from ihis.coding.api import router as coding_router
     from ihis.consultation.api import router as consultation_router
     from ihis.consultation.records_api import router as records_router
+    from ihis.drug_orders.api import router as drug_orders_router
+    from ihis.drug_orders.pharmacy_api import router as drug_order_pharmacy_router
     from ihis.emr_templates.api import router as emr_templates_router
     from ihis.formulary.api import router as formulary_router
     from ihis.identity.auth_api import router as auth_router
@@ -133,6 +135,8 @@ def _include_routers(app: FastAPI, settings: Settings) -> None:
         rx_pdf_router,
         rx_knowledge_router,
         formulary_router,
+        drug_orders_router,
+        drug_order_pharmacy_router,
         logistics_notify_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -10,15 +10,21 @@ from ihis.identity import idnumbers
 from ihis.identity.models import RoleAssignment, UserAccount, Visitor
 from ihis.organization.models import Department, StaffProfile
 from ihis.settings import Settings
+from ihis.tenancy.models import Institution
 
 
 def _counts(db: Session) -> dict[str, int]:
+    """Rows of the demo institution (tests that really commit may leave other institutions behind)."""
+    inst = db.scalar(select(Institution.id).where(Institution.code == data.INSTITUTION_CODE))
     return {
-        "accounts": db.scalar(select(func.count()).select_from(UserAccount)) or 0,
-        "roles": db.scalar(select(func.count()).select_from(RoleAssignment)) or 0,
-        "visitors": db.scalar(select(func.count()).select_from(Visitor)) or 0,
-        "departments": db.scalar(select(func.count()).select_from(Department)) or 0,
-        "profiles": db.scalar(select(func.count()).select_from(StaffProfile)) or 0,
+        name: db.scalar(select(func.count()).select_from(model).where(model.institution_id == inst)) or 0
+        for name, model in (
+            ("accounts", UserAccount),
+            ("roles", RoleAssignment),
+            ("visitors", Visitor),
+            ("departments", Department),
+            ("profiles", StaffProfile),
+        )
     }
 
 
@@ -30,7 +36,12 @@ def test_demo_loads_the_hospital_and_is_idempotent(database, db: Session, settin
     assert "nothing new" in second and "nothing new" not in first
     assert after_first["departments"] == len(data.DEPARTMENTS)
     assert after_first["profiles"] == len(data.DOCTORS) + len(data.PHARMACISTS)
-    staff = db.scalar(select(func.count()).select_from(UserAccount).where(UserAccount.kind == "staff"))
+    staff = db.scalar(
+        select(func.count())
+        .select_from(UserAccount)
+        .join(Institution, Institution.id == UserAccount.institution_id)
+        .where(UserAccount.kind == "staff", Institution.code == data.INSTITUTION_CODE)
+    )
     assert staff == len(data.ALL_STAFF) >= 20 + 3 + 6
 
 

@@ -42,6 +42,9 @@ class Event(StrEnum):
     PRESCRIPTION_APPROVED = "prescription_approved"
     PRESCRIPTION_REJECTED = "prescription_rejected"
     REVIEW_UNSTAFFED = "review_unstaffed"
+    DRUG_ORDER_PROGRESS = "drug_order_progress"
+    MEDICATION_REMINDER = "medication_reminder"
+    RENEWAL_REMINDER = "renewal_reminder"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ VARIABLE_LABELS: dict[str, str] = {
     "number": "处方编号",
     "pharmacist_name": "药师姓名",
     "since": "开始时间",
+    "order_status": "订单进度",
+    "drug_names": "药品",
 }
 
 _VISIT = ("patient_name", "doctor_name", "department", "start_time", "service_mode")
@@ -324,6 +329,42 @@ SPECS: dict[Event, EventSpec] = {
             "No pharmacist on duty",
             "No pharmacist has been on duty for prescription review since {since} during business hours; "
             "prescriptions are waiting. Please have a pharmacist check in.",
+        ),
+        EventSpec(
+            Event.DRUG_ORDER_PROGRESS,
+            "药品订单进度",
+            ("patient_name", "number", "order_status"),
+            frozenset({"number", "order_status"}),
+            "药品订单进度",
+            "{patient_name}，您的处方{number}的药品{order_status}。取药码请在“我的药品订单”中查看，签收时出示。",
+            "您的处方{number}的药品{order_status}，请登录互联网医院查看。",
+            "Drug order update",
+            "{patient_name}, the drugs of prescription {number}: {order_status}. Your pickup code is under "
+            "My drug orders; show it when you sign for them.",
+        ),
+        EventSpec(
+            Event.MEDICATION_REMINDER,
+            "用药提醒",
+            ("patient_name", "number", "drug_names"),
+            frozenset({"drug_names"}),
+            "用药提醒",
+            "{patient_name}，请按医嘱按时服用{drug_names}（处方{number}），如有不适请及时就医或上报不良反应。",
+            None,
+            "Medication reminder",
+            "{patient_name}, please keep taking {drug_names} as prescribed (prescription {number}); report "
+            "any adverse reaction.",
+        ),
+        EventSpec(
+            Event.RENEWAL_REMINDER,
+            "续方提醒",
+            ("patient_name", "number", "drug_names"),
+            frozenset({"number"}),
+            "续方提醒",
+            "{patient_name}，处方{number}中的{drug_names}即将用完，如需继续用药请预约复诊续方。",
+            "您的处方{number}的药品即将用完，如需续方请预约复诊。",
+            "Renewal reminder",
+            "{patient_name}, the {drug_names} of prescription {number} will run out soon; book a follow-up "
+            "to renew it.",
         ),
     )
 }

@@ -30,6 +30,7 @@ MODEL_MODULES = (
     "ihis.formulary.models",
     "ihis.medication_rules.models",
     "ihis.prescribing.models",
+    "ihis.drug_orders.models",
 )
 
 

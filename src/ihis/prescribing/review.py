@@ -27,7 +27,7 @@ from ihis.identity.models import UserAccount, Visitor
 from ihis.notifications.channels import Link
 from ihis.notifications.service import notify
 from ihis.notifications.templates import Event
-from ihis.platform import audit
+from ihis.platform import audit, outbox
 from ihis.platform.clock import HOSPITAL_TZ, utcnow
 from ihis.platform.db import Database
 from ihis.platform.errors import Conflict, FieldError, InvalidInput, NotFound
@@ -309,6 +309,11 @@ def approve(database: Database, actor: Actor, rx_id: int, pin: str, checklist: d
         assert approved is not None
         rx = approved
         events.record(db, rx, "approved", actor, {"review_document_id": doc.id})
+        outbox.emit(
+            db,
+            "prescribing.prescription_approved",
+            {"prescription_id": rx.id, "institution_id": rx.institution_id},
+        )
         audit.record(
             db,
             actor.audit(),

@@ -2039,6 +2039,54 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/addresses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Addresses
+         * @description The caller's address book (phone and detail masked; the read is audited).
+         */
+        get: operations["my_addresses_api_v1_me_addresses_get"];
+        put?: never;
+        /**
+         * Add Address
+         * @description Add an address (at most 20).
+         */
+        post: operations["add_address_api_v1_me_addresses_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/addresses/{address_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Change Address
+         * @description Replace an address.
+         */
+        put: operations["change_address_api_v1_me_addresses__address_id__put"];
+        post?: never;
+        /**
+         * Remove Address
+         * @description Remove an address from the book.
+         */
+        delete: operations["remove_address_api_v1_me_addresses__address_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/bills": {
         parameters: {
             query?: never;
@@ -2197,6 +2245,146 @@ export interface paths {
         get: operations["my_consultation_api_v1_me_consultations__consultation_id__get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/drug-orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Orders
+         * @description The caller's drug orders, newest first.
+         */
+        get: operations["my_orders_api_v1_me_drug_orders_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/drug-orders/{order_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * My Order
+         * @description One own order: timeline, courier events, pickup code and, after sign-off, guidance.
+         */
+        get: operations["my_order_api_v1_me_drug_orders__order_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/drug-orders/{order_id}/adverse-reactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report Reaction
+         * @description Report an adverse drug reaction (after sign-off); quality staff see it.
+         */
+        post: operations["report_reaction_api_v1_me_drug_orders__order_id__adverse_reactions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/drug-orders/{order_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel
+         * @description Cancel before paying (after payment: the refund request).
+         */
+        post: operations["cancel_api_v1_me_drug_orders__order_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/drug-orders/{order_id}/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm
+         * @description Confirm drugs, pickup and address: the drug bill is created (pay at /me/bills/{id}/pay).
+         */
+        post: operations["confirm_api_v1_me_drug_orders__order_id__confirm_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/drug-orders/{order_id}/qr": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Prescription Qr
+         * @description A PNG QR code of the prescription number, shown at the window.
+         */
+        get: operations["prescription_qr_api_v1_me_drug_orders__order_id__qr_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/drug-orders/{order_id}/refund-request": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refund Request
+         * @description Ask for a refund before courier handover; the pharmacy decides (BJ 5.4.2.1).
+         */
+        post: operations["refund_request_api_v1_me_drug_orders__order_id__refund_request_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2939,6 +3127,206 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/pharmacy/orders": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Order Queue
+         * @description Orders to work on (default: paid to packed), oldest first.
+         */
+        get: operations["order_queue_api_v1_pharmacy_orders_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/orders/{order_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Order Detail
+         * @description One order with its timeline (audited).
+         */
+        get: operations["order_detail_api_v1_pharmacy_orders__order_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/orders/{order_id}/dispense": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Dispense
+         * @description The dispenser takes the order.
+         */
+        post: operations["dispense_api_v1_pharmacy_orders__order_id__dispense_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/orders/{order_id}/handover": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Handover
+         * @description Delivery: book the courier (waybill), hand the parcel over; the patient gets the pickup code.
+         */
+        post: operations["handover_api_v1_pharmacy_orders__order_id__handover_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/orders/{order_id}/pack": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pack
+         * @description Packed.
+         */
+        post: operations["pack_api_v1_pharmacy_orders__order_id__pack_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/orders/{order_id}/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ready
+         * @description Window or partner pharmacy: ready for pickup; the patient gets the pickup code.
+         */
+        post: operations["ready_api_v1_pharmacy_orders__order_id__ready_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/orders/{order_id}/recheck": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Recheck
+         * @description A pharmacist other than the dispenser re-checks suitability.
+         */
+        post: operations["recheck_api_v1_pharmacy_orders__order_id__recheck_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/orders/{order_id}/refund-decision": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refund Decision
+         * @description Approve (stock released, full refund) or refuse (with a note) a patient's refund request.
+         */
+        post: operations["refund_decision_api_v1_pharmacy_orders__order_id__refund_decision_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/orders/{order_id}/sign-off": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign Off
+         * @description 签收 by the pickup code (window, partner pharmacy, or the courier's confirmation) or an ID check.
+         */
+        post: operations["sign_off_api_v1_pharmacy_orders__order_id__sign_off_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/orders/{order_id}/special-refund": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Special Refund
+         * @description After handover: a refund recorded with its reason and the parties of the special process.
+         */
+        post: operations["special_refund_api_v1_pharmacy_orders__order_id__special_refund_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/pharmacy/reviews": {
         parameters: {
             query?: never;
@@ -3271,6 +3659,26 @@ export interface paths {
          * @description Verify by the opaque code printed as a QR code; the answer holds no personal data.
          */
         get: operations["public_verify_api_v1_public_verify__code__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/quality/adverse-reactions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Adverse Reactions
+         * @description Adverse-reaction reports of the institution, newest first (audited read).
+         */
+        get: operations["adverse_reactions_api_v1_quality_adverse_reactions_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -4137,6 +4545,37 @@ export interface components {
             /** Reason */
             reason: string;
         };
+        /** AddressIn */
+        AddressIn: {
+            /** Detail */
+            detail: string;
+            /**
+             * Is Default
+             * @default false
+             */
+            is_default?: boolean;
+            /** Phone */
+            phone: string;
+            /** Recipient */
+            recipient: string;
+            /** Region */
+            region: string;
+        };
+        /** AddressOut */
+        AddressOut: {
+            /** Detail */
+            detail: string | null;
+            /** Id */
+            id: number;
+            /** Is Default */
+            is_default: boolean;
+            /** Phone */
+            phone: string | null;
+            /** Recipient */
+            recipient: string | null;
+            /** Region */
+            region: string;
+        };
         /**
          * AdminProfileIn
          * @description What the hospital manages for a profile (BJ 5.5.2.1 账户管理).
@@ -4656,6 +5095,18 @@ export interface components {
          * @enum {string}
          */
         CodeSystem: "icd10" | "tcm-disease" | "tcm-syndrome";
+        /** ConfirmIn */
+        ConfirmIn: {
+            /** Address Id */
+            address_id?: number | null;
+            /** Pharmacy Id */
+            pharmacy_id?: number | null;
+            /**
+             * Pickup
+             * @enum {string}
+             */
+            pickup: "window" | "delivery" | "partner_pharmacy";
+        };
         /** ConsentAcceptIn */
         ConsentAcceptIn: {
             /** Document Id */
@@ -5467,24 +5918,6 @@ export interface components {
          * @enum {string}
          */
         Event: "booking_confirmed" | "payment_succeeded" | "bill_closed" | "refund_progress" | "visit_reminder" | "session_stopped" | "session_substituted" | "session_shifted" | "doctor_shift_reminder" | "session_assigned" | "patient_waiting" | "consultation_rejected" | "consultation_stopped" | "record_signed" | "chat_message" | "prescription_approved" | "prescription_rejected" | "review_unstaffed" | "drug_order_progress" | "medication_reminder" | "renewal_reminder";
-        /** EventOut */
-        EventOut: {
-            /** Actor Name */
-            actor_name: string | null;
-            /** Actor Role */
-            actor_role: string;
-            /** Detail */
-            detail: {
-                [key: string]: unknown;
-            } | null;
-            /** Kind */
-            kind: string;
-            /**
-             * Occurred At
-             * Format: date-time
-             */
-            occurred_at: string;
-        };
         /** EvidenceBrief */
         EvidenceBrief: {
             /** Id */
@@ -5780,41 +6213,6 @@ export interface components {
              */
             route: string;
         };
-        /** LineOut */
-        LineOut: {
-            /** Amount Fen */
-            amount_fen: number;
-            /** Days */
-            days: number;
-            /** Dose */
-            dose: string;
-            /** Dose Unit */
-            dose_unit: string;
-            /** Drug Code */
-            drug_code: string;
-            /** Drug Id */
-            drug_id: number;
-            /** Drug Name */
-            drug_name: string;
-            /** Form */
-            form: string;
-            /** Frequency */
-            frequency: string;
-            /** Note */
-            note: string | null;
-            /** Package */
-            package: string;
-            /** Position */
-            position: number;
-            /** Quantity */
-            quantity: number;
-            /** Route */
-            route: string;
-            /** Strength */
-            strength: string;
-            /** Unit Price Fen */
-            unit_price_fen: number;
-        };
         /** LinkOut */
         LinkOut: {
             /** Id */
@@ -5945,6 +6343,43 @@ export interface components {
             /** Blocked */
             blocked: boolean;
         };
+        /** OrderOut */
+        OrderOut: {
+            /** Address Id */
+            address_id: number | null;
+            /** Bill Id */
+            bill_id: number | null;
+            /** Id */
+            id: number;
+            /** Insurance Fen */
+            insurance_fen: number;
+            /** Lines */
+            lines: components["schemas"]["ihis__drug_orders__schemas__LineOut"][];
+            /** Number */
+            number: string;
+            /** Pharmacy Id */
+            pharmacy_id: number | null;
+            /** Pickup */
+            pickup: string | null;
+            /** Prescription Id */
+            prescription_id: number;
+            /** Self Pay Fen */
+            self_pay_fen: number;
+            /** Signed Off At */
+            signed_off_at: string | null;
+            /** Signoff Method */
+            signoff_method: string | null;
+            /** Status */
+            status: string;
+            /** Timeline */
+            timeline: components["schemas"]["ihis__drug_orders__schemas__EventOut"][];
+            /** Total Fen */
+            total_fen: number;
+            /** Valid Until */
+            valid_until: string | null;
+            /** Waybill No */
+            waybill_no: string | null;
+        };
         /** OverrideIn */
         OverrideIn: {
             /** Key */
@@ -6049,6 +6484,63 @@ export interface components {
             /** User Id */
             user_id: number;
         };
+        /** PatientOrderOut */
+        PatientOrderOut: {
+            /** Address Id */
+            address_id: number | null;
+            /** Bill Id */
+            bill_id: number | null;
+            /**
+             * Guidance
+             * @default []
+             */
+            guidance?: {
+                [key: string]: string;
+            }[];
+            /** Id */
+            id: number;
+            /** Insurance Fen */
+            insurance_fen: number;
+            /** Lines */
+            lines: components["schemas"]["ihis__drug_orders__schemas__LineOut"][];
+            /** Number */
+            number: string;
+            /** Pharmacy Id */
+            pharmacy_id: number | null;
+            /** Pickup */
+            pickup: string | null;
+            /** Pickup Code */
+            pickup_code?: string | null;
+            /**
+             * Pickup Locked
+             * @default false
+             */
+            pickup_locked?: boolean;
+            /** Prescription Id */
+            prescription_id: number;
+            /** Self Pay Fen */
+            self_pay_fen: number;
+            shipment?: components["schemas"]["ShipmentView"] | null;
+            /**
+             * Shipment Events
+             * @default []
+             */
+            shipment_events?: components["schemas"]["TimelineEntry"][];
+            /** Signed Off At */
+            signed_off_at: string | null;
+            /** Signoff Method */
+            signoff_method: string | null;
+            /** Status */
+            status: string;
+            /** Timeline */
+            timeline: components["schemas"]["ihis__drug_orders__schemas__EventOut"][];
+            /** Total Fen */
+            total_fen: number;
+            /** Valid Until */
+            valid_until: string | null;
+            /** Waybill No */
+            waybill_no: string | null;
+        };
         /** PatientRegisterIn */
         PatientRegisterIn: {
             /**
@@ -6093,6 +6585,52 @@ export interface components {
             supplier_app_id?: string | null;
             /** Supplier Url */
             supplier_url?: string | null;
+        };
+        /** PharmacyOrderOut */
+        PharmacyOrderOut: {
+            /** Address Id */
+            address_id: number | null;
+            /** Bill Id */
+            bill_id: number | null;
+            /** Dispensed By */
+            dispensed_by: number | null;
+            /** Id */
+            id: number;
+            /** Insurance Fen */
+            insurance_fen: number;
+            /** Lines */
+            lines: components["schemas"]["ihis__drug_orders__schemas__LineOut"][];
+            /** Number */
+            number: string;
+            /** Patient Name */
+            patient_name: string | null;
+            /** Pharmacy Id */
+            pharmacy_id: number | null;
+            /** Pickup */
+            pickup: string | null;
+            /** Pickup Attempts */
+            pickup_attempts: number;
+            /** Prescription Id */
+            prescription_id: number;
+            /** Rechecked By */
+            rechecked_by: number | null;
+            /** Self Pay Fen */
+            self_pay_fen: number;
+            shipment?: components["schemas"]["ShipmentView"] | null;
+            /** Signed Off At */
+            signed_off_at: string | null;
+            /** Signoff Method */
+            signoff_method: string | null;
+            /** Status */
+            status: string;
+            /** Timeline */
+            timeline: components["schemas"]["ihis__drug_orders__schemas__EventOut"][];
+            /** Total Fen */
+            total_fen: number;
+            /** Valid Until */
+            valid_until: string | null;
+            /** Waybill No */
+            waybill_no: string | null;
         };
         /** PharmacyOut */
         PharmacyOut: {
@@ -6201,7 +6739,7 @@ export interface components {
             /** Limited Mobility */
             limited_mobility: boolean;
             /** Lines */
-            lines: components["schemas"]["LineOut"][];
+            lines: components["schemas"]["ihis__prescribing__schemas__LineOut"][];
             /** Note */
             note: string | null;
             /** Number */
@@ -6236,7 +6774,7 @@ export interface components {
             /** Submitted At */
             submitted_at: string | null;
             /** Timeline */
-            timeline?: components["schemas"]["EventOut"][];
+            timeline?: components["schemas"]["ihis__prescribing__schemas__EventOut"][];
             /** Total Fen */
             total_fen: number;
             /** Under Six */
@@ -6628,6 +7166,46 @@ export interface components {
             /** Version */
             version: number;
         };
+        /** ReactionIn */
+        ReactionIn: {
+            /** Description */
+            description: string;
+            /**
+             * Onset Date
+             * Format: date
+             */
+            onset_date: string;
+            /**
+             * Severity
+             * @enum {string}
+             */
+            severity: "mild" | "moderate" | "severe";
+        };
+        /** ReactionOut */
+        ReactionOut: {
+            /** Description */
+            description: string;
+            /** Id */
+            id: number;
+            /** Number */
+            number: string;
+            /**
+             * Onset Date
+             * Format: date
+             */
+            onset_date: string;
+            /** Order Id */
+            order_id: number;
+            /** Patient Name */
+            patient_name: string | null;
+            /**
+             * Reported At
+             * Format: date-time
+             */
+            reported_at: string;
+            /** Severity */
+            severity: string;
+        };
         /** ReadAllOut */
         ReadAllOut: {
             /** Marked */
@@ -6666,6 +7244,11 @@ export interface components {
             read_seq: number;
             /** Room */
             room: number;
+        };
+        /** RecheckIn */
+        RecheckIn: {
+            /** Note */
+            note?: string | null;
         };
         /** RecordIn */
         RecordIn: {
@@ -6747,6 +7330,13 @@ export interface components {
             /** Recovery Codes */
             recovery_codes: string[];
         };
+        /** RefundDecisionIn */
+        RefundDecisionIn: {
+            /** Approve */
+            approve: boolean;
+            /** Note */
+            note?: string | null;
+        };
         /** RefundOut */
         RefundOut: {
             /** Amount Fen */
@@ -6770,6 +7360,11 @@ export interface components {
             status: string;
             /** Succeeded At */
             succeeded_at: string | null;
+        };
+        /** RefundRequestIn */
+        RefundRequestIn: {
+            /** Reason */
+            reason: string;
         };
         /** RegistrationAdminOut */
         RegistrationAdminOut: {
@@ -7277,6 +7872,34 @@ export interface components {
              */
             start_time: string;
         };
+        /**
+         * ShipmentView
+         * @description A shipment as domains show it; receiver fields masked unless ``full`` was asked for.
+         */
+        ShipmentView: {
+            /** Booked At */
+            booked_at: string | null;
+            /** Cold Chain */
+            cold_chain: boolean;
+            /** Receiver Address */
+            receiver_address: string | null;
+            /** Receiver Name */
+            receiver_name: string | null;
+            /** Receiver Phone */
+            receiver_phone: string | null;
+            /** Ref */
+            ref: string;
+            /** Status */
+            status: string;
+            /** Status Changed At */
+            status_changed_at: string | null;
+            /** Status En */
+            status_en: string;
+            /** Status Zh */
+            status_zh: string;
+            /** Waybill No */
+            waybill_no: string | null;
+        };
         /** SignIn */
         SignIn: {
             /**
@@ -7284,6 +7907,18 @@ export interface components {
              * @description The doctor's signing PIN (not the password)
              */
             pin: string;
+        };
+        /** SignOffIn */
+        SignOffIn: {
+            /** Code */
+            code?: string | null;
+            /**
+             * Id Check
+             * @default false
+             */
+            id_check?: boolean;
+            /** Id Last4 */
+            id_last4?: string | null;
         };
         /** SignatureOut */
         SignatureOut: {
@@ -7378,6 +8013,13 @@ export interface components {
             expires_in_seconds: number;
             /** Interval Seconds */
             interval_seconds: number;
+        };
+        /** SpecialRefundIn */
+        SpecialRefundIn: {
+            /** Parties */
+            parties: string[];
+            /** Reason */
+            reason: string;
         };
         /** StaffCreateIn */
         StaffCreateIn: {
@@ -7866,6 +8508,27 @@ export interface components {
             /** Wechat Template Id */
             wechat_template_id: string | null;
         };
+        /**
+         * TimelineEntry
+         * @description One tracking event in the patient's delivery timeline.
+         */
+        TimelineEntry: {
+            /** Description */
+            description: string;
+            /** Location */
+            location: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+            /** Status */
+            status: string;
+            /** Status En */
+            status_en: string;
+            /** Status Zh */
+            status_zh: string;
+        };
         /** TimelineOut */
         TimelineOut: {
             /** Actor Role */
@@ -8249,6 +8912,45 @@ export interface components {
             /** Status */
             status: string;
         };
+        /** EventOut */
+        ihis__drug_orders__schemas__EventOut: {
+            /** Actor Role */
+            actor_role: string;
+            /** Detail */
+            detail: {
+                [key: string]: unknown;
+            } | null;
+            /** Kind */
+            kind: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+        };
+        /** LineOut */
+        ihis__drug_orders__schemas__LineOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Drug Code */
+            drug_code: string;
+            /** Drug Id */
+            drug_id: number;
+            /** Drug Name */
+            drug_name: string;
+            /** Package */
+            package: string;
+            /** Position */
+            position: number;
+            /** Quantity */
+            quantity: number;
+            /** Strength */
+            strength: string;
+            /** Unit Price Fen */
+            unit_price_fen: number;
+            /** Usage */
+            usage: string;
+        };
         /** DiagnosisIn */
         ihis__emr_templates__schemas__DiagnosisIn: {
             /** Code */
@@ -8528,6 +9230,59 @@ export interface components {
             name: string;
             /** System */
             system: string;
+        };
+        /** EventOut */
+        ihis__prescribing__schemas__EventOut: {
+            /** Actor Name */
+            actor_name: string | null;
+            /** Actor Role */
+            actor_role: string;
+            /** Detail */
+            detail: {
+                [key: string]: unknown;
+            } | null;
+            /** Kind */
+            kind: string;
+            /**
+             * Occurred At
+             * Format: date-time
+             */
+            occurred_at: string;
+        };
+        /** LineOut */
+        ihis__prescribing__schemas__LineOut: {
+            /** Amount Fen */
+            amount_fen: number;
+            /** Days */
+            days: number;
+            /** Dose */
+            dose: string;
+            /** Dose Unit */
+            dose_unit: string;
+            /** Drug Code */
+            drug_code: string;
+            /** Drug Id */
+            drug_id: number;
+            /** Drug Name */
+            drug_name: string;
+            /** Form */
+            form: string;
+            /** Frequency */
+            frequency: string;
+            /** Note */
+            note: string | null;
+            /** Package */
+            package: string;
+            /** Position */
+            position: number;
+            /** Quantity */
+            quantity: number;
+            /** Route */
+            route: string;
+            /** Strength */
+            strength: string;
+            /** Unit Price Fen */
+            unit_price_fen: number;
         };
         /** RejectIn */
         ihis__prescribing__schemas__RejectIn: {
@@ -12512,6 +13267,123 @@ export interface operations {
             };
         };
     };
+    my_addresses_api_v1_me_addresses_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddressOut"][];
+                };
+            };
+        };
+    };
+    add_address_api_v1_me_addresses_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddressIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddressOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    change_address_api_v1_me_addresses__address_id__put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                address_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddressIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AddressOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    remove_address_api_v1_me_addresses__address_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                address_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     my_bills_api_v1_me_bills_get: {
         parameters: {
             query?: {
@@ -12754,6 +13626,222 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ConsultationDetailOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    my_orders_api_v1_me_drug_orders_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrderOut"][];
+                };
+            };
+        };
+    };
+    my_order_api_v1_me_drug_orders__order_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    report_reaction_api_v1_me_drug_orders__order_id__adverse_reactions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReactionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReactionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    cancel_api_v1_me_drug_orders__order_id__cancel_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    confirm_api_v1_me_drug_orders__order_id__confirm_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfirmIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    prescription_qr_api_v1_me_drug_orders__order_id__qr_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    refund_request_api_v1_me_drug_orders__order_id__refund_request_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefundRequestIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PatientOrderOut"];
                 };
             };
             /** @description Validation Error */
@@ -13983,6 +15071,332 @@ export interface operations {
             };
         };
     };
+    order_queue_api_v1_pharmacy_orders_get: {
+        parameters: {
+            query?: {
+                status?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    order_detail_api_v1_pharmacy_orders__order_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    dispense_api_v1_pharmacy_orders__order_id__dispense_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    handover_api_v1_pharmacy_orders__order_id__handover_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    pack_api_v1_pharmacy_orders__order_id__pack_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    ready_api_v1_pharmacy_orders__order_id__ready_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    recheck_api_v1_pharmacy_orders__order_id__recheck_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RecheckIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    refund_decision_api_v1_pharmacy_orders__order_id__refund_decision_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RefundDecisionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    sign_off_api_v1_pharmacy_orders__order_id__sign_off_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SignOffIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    special_refund_api_v1_pharmacy_orders__order_id__special_refund_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SpecialRefundIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     queue_api_v1_pharmacy_reviews_get: {
         parameters: {
             query?: {
@@ -14506,6 +15920,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    adverse_reactions_api_v1_quality_adverse_reactions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReactionOut"][];
                 };
             };
         };
