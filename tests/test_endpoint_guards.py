@@ -24,7 +24,7 @@ PUBLIC = re.compile(
 # Routes a session of any kind may reach (patients included).
 ANY_SESSION = re.compile(
     r"^/api/v1/(auth/(me|logout|password|step-up|mfa/.*)|me/(profile|consent|visitors.*|messages.*|eligibility-checks|evidence.*|bills.*"
-    r"|registrations.*|booking-block.*|consultations.*|records.*|prescriptions.*|drug-orders.*|addresses.*)|rooms.*|rtc/.*|rx/vocabulary)$"
+    r"|registrations.*|booking-block.*|consultations.*|records.*|prescriptions.*|drug-orders.*|addresses.*|pickup-pharmacies)|rooms.*|rtc/.*|rx/vocabulary)$"
 )
 # Own staff profile: an application token or a staff session (PROFILE_EDIT_OWN).
 STAFF_ONLY = re.compile(

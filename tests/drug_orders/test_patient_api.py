@@ -116,6 +116,17 @@ def test_partner_pharmacy_confirmation_routes_to_the_supplier(
     assert again.status_code == 409
 
 
+def test_the_patient_lists_the_partner_pharmacies_to_collect_at(
+    client: TestClient, anon: TestClient, db: Session, settings: Settings
+) -> None:
+    ow = order_world(db)
+    as_patient(client, db, ow, settings)
+    listed = client.get(f"{API}/me/pickup-pharmacies")
+    assert listed.status_code == 200
+    assert [p["id"] for p in listed.json()] == [ow.supplier.id]  # partner pharmacies only
+    assert anon.get(f"{API}/me/pickup-pharmacies").status_code == 401
+
+
 def test_the_qr_code_is_a_png_of_the_prescription_number(
     client: TestClient, db: Session, settings: Settings
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import qrcode
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import select
 
 from ihis.drug_orders import addresses, aftercare, ordering, refunds, views
 from ihis.drug_orders.payment import patient_name
@@ -17,10 +18,12 @@ from ihis.drug_orders.schemas import (
     ConfirmIn,
     OrderOut,
     PatientOrderOut,
+    PickupPharmacyOut,
     ReactionIn,
     ReactionOut,
     RefundRequestIn,
 )
+from ihis.formulary.models import Pharmacy
 from ihis.identity.access import Actor, Role, current_actor
 from ihis.identity.consent import ConsentedPatient
 from ihis.platform import audit
@@ -111,6 +114,21 @@ def report_reaction(order_id: int, body: ReactionIn, actor: ConsentedPatient, db
         severity=row.severity,
         reported_at=row.reported_at,
     )
+
+
+@router.get("/me/pickup-pharmacies", response_model=list[PickupPharmacyOut])
+def pickup_pharmacies(actor: ConsentedPatient, db: ReadDb) -> list[PickupPharmacyOut]:
+    """The active partner pharmacies of the hospital (for ``pickup: partner_pharmacy``)."""
+    rows = db.scalars(
+        select(Pharmacy)
+        .where(
+            Pharmacy.institution_id == actor.institution_id,
+            Pharmacy.kind == "supplier",
+            Pharmacy.active.is_(True),
+        )
+        .order_by(Pharmacy.name)
+    )
+    return [PickupPharmacyOut(id=p.id, name=p.name, address=p.address) for p in rows]
 
 
 # --- address book ---------------------------------------------------------------------------------

@@ -128,3 +128,11 @@ class ReactionOut(BaseModel):
     onset_date: dt.date
     severity: str
     reported_at: dt.datetime
+
+
+class PickupPharmacyOut(BaseModel):
+    """A partner pharmacy a patient may choose to collect their drugs at."""
+
+    id: int
+    name: str
+    address: str | None

@@ -35,6 +35,7 @@ export const MENU: MenuEntry[] = [
   },
   { key: "workstation", route: "workstation", icon: "FirstAidKit", permissions: [], roles: ["doctor"] },
   { key: "formulary", route: "formulary", icon: "Box", permissions: ["formulary.read"] },
+  { key: "pharmacyOrders", route: "pharmacy-orders", icon: "Van", permissions: ["pharmacy.dispense"] },
   { key: "pharmacyReview", route: "pharmacy-review", icon: "Checked", permissions: ["rx.review", "pharmacy.duty_read"] },
   { key: "mySigning", route: "my-signing", icon: "Stamp", permissions: [], roles: ["doctor", "pharmacist", "senior_pharmacist"] },
   {

@@ -127,6 +127,12 @@ const routes: RouteRecordRaw[] = [
         meta: { permissions: ["formulary.read"], title: "menu.formulary" },
       },
       {
+        path: "pharmacy/orders",
+        name: "pharmacy-orders",
+        component: () => import("./pages/pharmacy/OrdersPage.vue"),
+        meta: { permissions: ["pharmacy.dispense"], title: "menu.pharmacyOrders" },
+      },
+      {
         path: "pharmacy/reviews",
         name: "pharmacy-review",
         component: () => import("./pages/pharmacy/ReviewPage.vue"),

@@ -6,6 +6,8 @@ export default {
     records: "My medical records",
     prescriptions: "My prescriptions",
     prescription: "Prescription",
+    drugOrders: "My drug orders",
+    drugOrder: "Drug order",
     record: "Medical record",
     verify: "Verify a signature",
     home: "Home",

@@ -6,6 +6,8 @@ export default {
     records: "我的病历",
     prescriptions: "我的处方",
     prescription: "处方详情",
+    drugOrders: "我的药品订单",
+    drugOrder: "药品订单",
     record: "电子病历",
     verify: "签名验证",
     home: "首页",

@@ -2607,6 +2607,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/pickup-pharmacies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Pickup Pharmacies
+         * @description The active partner pharmacies of the hospital (for ``pickup: partner_pharmacy``).
+         */
+        get: operations["pickup_pharmacies_api_v1_me_pickup_pharmacies_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/me/prescriptions": {
         parameters: {
             query?: never;
@@ -6667,6 +6687,18 @@ export interface components {
             supplier_app_id?: string | null;
             /** Supplier Url */
             supplier_url?: string | null;
+        };
+        /**
+         * PickupPharmacyOut
+         * @description A partner pharmacy a patient may choose to collect their drugs at.
+         */
+        PickupPharmacyOut: {
+            /** Address */
+            address: string | null;
+            /** Id */
+            id: number;
+            /** Name */
+            name: string;
         };
         /** PolicyIn */
         PolicyIn: {
@@ -14249,6 +14281,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    pickup_pharmacies_api_v1_me_pickup_pharmacies_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PickupPharmacyOut"][];
                 };
             };
         };
