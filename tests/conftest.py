@@ -174,3 +174,9 @@ def _fresh_login_ip_counts() -> Iterator[None]:
     throttle.reset_ip_counts()
     yield
     throttle.reset_ip_counts()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that really commit (marker ``commits``: concurrency on separate connections) run after
+    all the others, so that rows they leave behind never meet a rolled-back test counting rows."""
+    items.sort(key=lambda item: item.get_closest_marker("commits") is not None)

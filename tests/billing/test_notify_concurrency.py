@@ -23,6 +23,8 @@ from tests.billing.test_notify import alipay_notify, awaiting_attempt, wechat_no
 from tests.factories import make_institution, make_patient
 from tests.factories_billing import make_bill, mount_billing
 
+pytestmark = pytest.mark.commits
+
 REPLAYS = 10
 
 

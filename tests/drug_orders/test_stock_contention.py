@@ -31,6 +31,8 @@ from ihis.settings import Settings
 from tests.factories_drug_orders import approved_prescription
 from tests.factories_registration import booking_world, make_booker
 
+pytestmark = pytest.mark.commits
+
 ORDERS = 8
 STOCK = 3
 

@@ -19,6 +19,8 @@ from ihis.settings import Settings
 from tests.factories import make_institution
 from tests.factories_formulary import make_drug, make_pharmacy, set_stock
 
+pytestmark = pytest.mark.commits
+
 ORDERS = 20
 STOCK = 5
 

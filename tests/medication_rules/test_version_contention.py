@@ -17,6 +17,8 @@ from ihis.platform.errors import Conflict
 from ihis.settings import Settings
 from ihis.tenancy.models import Institution
 
+pytestmark = pytest.mark.commits
+
 CONTENDERS = 8
 
 

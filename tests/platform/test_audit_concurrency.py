@@ -13,6 +13,8 @@ from ihis.platform.audit import AuditContext, AuditEvent, install_db_guards, rec
 from ihis.platform.db import Database
 from ihis.settings import Settings
 
+pytestmark = pytest.mark.commits
+
 WRITERS = 8
 APPENDS = 10
 

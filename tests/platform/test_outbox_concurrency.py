@@ -16,6 +16,8 @@ from ihis.platform.db import Database
 from ihis.platform.outbox import HandlerContext, OutboxMessage
 from ihis.settings import Settings
 
+pytestmark = pytest.mark.commits
+
 TOPIC = "test.concurrency.count"
 runs: dict[int, int] = {}
 runs_lock = threading.Lock()

@@ -25,6 +25,8 @@ from tests.factories import make_staff
 from tests.factories_patient import make_consented_patient, make_visitor
 from tests.factories_registration import booking_world, make_evidence
 
+pytestmark = pytest.mark.commits
+
 PHARMACISTS = 12
 
 

@@ -23,6 +23,8 @@ from ihis.settings import Settings
 from tests.factories_patient import make_consented_patient, make_visitor
 from tests.factories_registration import booking_world, make_evidence
 
+pytestmark = pytest.mark.commits
+
 BOOKERS = 200
 CAPACITY = 5
 

@@ -19,6 +19,8 @@ from ihis.scheduling.slots import hold_slot, release_slot
 from ihis.settings import Settings
 from ihis.tenancy.models import Institution
 
+pytestmark = pytest.mark.commits
+
 CONTENDERS = 200
 CAPACITY = 5
 
