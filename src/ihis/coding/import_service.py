@@ -10,20 +10,16 @@ nothing.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
-import zipfile
 from dataclasses import dataclass
 
-from openpyxl import load_workbook
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from ihis.coding import editions
 from ihis.coding.keys import code_key, initials
 from ihis.coding.models import CodeEdition, CodeSystem, DiagnosisCode
-from ihis.platform import audit
+from ihis.platform import audit, spreadsheets
 from ihis.platform.audit import AuditContext
 from ihis.platform.clock import utcnow
 from ihis.platform.errors import FieldError, InvalidInput
@@ -76,45 +72,12 @@ class ImportResult:
         )
 
 
-def _file_error(code: str, zh: str, en: str) -> InvalidInput:
-    return InvalidInput.field("file", code, zh, en)
-
-
 def _cell(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip()
-
-
-def _xlsx_rows(data: bytes) -> list[list[object]]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_UNZIPPED_BYTES:
-                raise _file_error("file_too_large", "文件内容过大", "The file unpacks to too much data")
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise _file_error("file_unreadable", "无法读取 Excel 文件", "The Excel file cannot be read") from exc
-    sheet = book.worksheets[0]
-    rows: list[list[object]] = [
-        list(r) for r in sheet.iter_rows(values_only=True, max_row=MAX_ROWS + HEADER_SEARCH_ROWS + 1)
-    ]
-    book.close()
-    return rows
-
-
-def _csv_rows(data: bytes) -> list[list[object]]:
-    # Excel on Chinese Windows saves CSV as GB18030 (GBK); everything else uses UTF-8 (with BOM).
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes any byte sequence
-        raise _file_error("file_unreadable", "无法识别文件编码", "Unknown text encoding")
-    return [list(r) for r in csv.reader(io.StringIO(text))]
 
 
 def _header(table: list[list[object]]) -> tuple[int, int, int, int | None]:
@@ -126,7 +89,7 @@ def _header(table: list[list[object]]) -> tuple[int, int, int, int | None]:
         if code is not None and name is not None:
             parent = next((i for i, c in enumerate(cells) if c in PARENT_HEADERS), None)
             return index, code, name, parent
-    raise _file_error(
+    raise spreadsheets.file_error(
         "column_missing",
         "未找到表头：需要“编码/疾病编码/诊断编码”列和“名称/疾病名称/诊断名称”列",
         "No header row: a code column (编码/疾病编码/诊断编码) and a name column "
@@ -136,12 +99,9 @@ def _header(table: list[list[object]]) -> tuple[int, int, int, int | None]:
 
 def read_rows(filename: str | None, data: bytes) -> list[CodeRow]:
     """The data rows of an official code table (xlsx or csv) below its detected header."""
-    if not data:
-        raise _file_error("file_empty", "文件为空", "The file is empty")
-    is_xlsx = data[:4] == b"PK\x03\x04"
-    if not is_xlsx and (filename or "").lower().endswith((".xlsx", ".xlsm")):
-        raise _file_error("file_unreadable", "无法读取 Excel 文件", "The Excel file cannot be read")
-    table = _xlsx_rows(data) if is_xlsx else _csv_rows(data)
+    table = spreadsheets.read_table(
+        filename, data, max_rows=MAX_ROWS + HEADER_SEARCH_ROWS + 1, max_unzipped_bytes=MAX_UNZIPPED_BYTES
+    )
     head, code_col, name_col, parent_col = _header(table)
 
     def at(raw: list[object], col: int | None) -> str:
@@ -153,9 +113,11 @@ def read_rows(filename: str | None, data: bytes) -> list[CodeRow]:
         if row.code or row.name or row.parent:
             rows.append(row)
     if not rows:
-        raise _file_error("file_empty", "文件中没有数据行", "The file has no data rows")
+        raise spreadsheets.file_error("file_empty", "文件中没有数据行", "The file has no data rows")
     if len(rows) > MAX_ROWS:
-        raise _file_error("too_many_rows", f"一次最多导入 {MAX_ROWS} 行", f"At most {MAX_ROWS} rows per file")
+        raise spreadsheets.file_error(
+            "too_many_rows", f"一次最多导入 {MAX_ROWS} 行", f"At most {MAX_ROWS} rows per file"
+        )
     return rows
 
 

@@ -11,16 +11,12 @@ pending proposal per row sharing a ``batch_ref``, approved together by a senior 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 import secrets
-import zipfile
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -29,7 +25,7 @@ from ihis.formulary.facts import NEVER_ONLINE
 from ihis.formulary.models import Drug, DrugProposal
 from ihis.formulary.proposals import propose_add
 from ihis.identity.access import Actor
-from ihis.platform import audit
+from ihis.platform import audit, spreadsheets
 from ihis.platform.clock import local_today
 from ihis.platform.errors import FieldError, InvalidInput
 
@@ -65,56 +61,12 @@ KIND_LABELS = {"西药": "western", "中成药": "patent", "中药饮片": "herb
 YES = {"是", "y", "yes", "true", "1"}
 NO = {"否", "n", "no", "false", "0"}
 MAX_ROWS = 5000
-MAX_UNZIPPED_BYTES = 50 * 1024 * 1024  # refuse zip bombs
 _SPLIT = re.compile(r"[,;，；、\s]+")
-
-
-def _file_error(code: str, zh: str, en: str) -> InvalidInput:
-    return InvalidInput.field("file", code, zh, en)
 
 
 def template_xlsx() -> bytes:
     """The import template: one header row (zh-CN + key) and a notes sheet."""
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "drugs"
-    sheet.append([f"{label} {key}" for key, label, _, _ in COLUMNS])
-    notes = book.create_sheet("说明")
-    notes.append(["列 column", "必填 required", "说明 notes"])
-    for key, label, required, text in COLUMNS:
-        notes.append([f"{label} {key}", "是" if required else "否", text])
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
-
-
-def _table(filename: str | None, data: bytes) -> list[list[object]]:
-    if not data:
-        raise _file_error("file_empty", "文件为空", "The file is empty")
-    if data[:4] == b"PK\x03\x04":
-        try:
-            with zipfile.ZipFile(io.BytesIO(data)) as archive:
-                if sum(info.file_size for info in archive.infolist()) > MAX_UNZIPPED_BYTES:
-                    raise _file_error("file_too_large", "文件内容过大", "The file unpacks to too much data")
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-            raise _file_error(
-                "file_unreadable", "无法读取 Excel 文件", "The Excel file cannot be read"
-            ) from exc
-        rows: list[list[object]] = [
-            list(r) for r in book.worksheets[0].iter_rows(values_only=True, max_row=MAX_ROWS + 2)
-        ]
-        book.close()
-        return rows
-    if (filename or "").lower().endswith((".xlsx", ".xlsm")):
-        raise _file_error("file_unreadable", "无法读取 Excel 文件", "The Excel file cannot be read")
-    # Excel on Chinese Windows saves CSV as GB18030; everything else uses UTF-8 (maybe with BOM).
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = data.decode("gb18030", errors="replace")
-    return [list(r) for r in csv.reader(io.StringIO(text))]
+    return spreadsheets.template("drugs", COLUMNS)
 
 
 def _text(value: object) -> str:
@@ -131,9 +83,9 @@ def _text(value: object) -> str:
 
 def read_rows(filename: str | None, data: bytes) -> list[tuple[int, dict[str, str]]]:
     """The non-empty rows of an uploaded file, keyed by column, with their spreadsheet numbers."""
-    table = _table(filename, data)
+    table = spreadsheets.read_table(filename, data, max_rows=MAX_ROWS + 2)
     if not table:
-        raise _file_error("file_empty", "文件为空", "The file is empty")
+        raise spreadsheets.file_error("file_empty", "文件为空", "The file is empty")
     by_name = {name.lower(): key for key, label, _, _ in COLUMNS for name in (key, label)}
     keys: list[str | None] = []
     for cell in table[0]:
@@ -142,16 +94,18 @@ def read_rows(filename: str | None, data: bytes) -> list[tuple[int, dict[str, st
     missing = [f"{label} {key}" for key, label, required, _ in COLUMNS if required and key not in keys]
     if missing:
         names = ", ".join(missing)
-        raise _file_error("column_missing", f"缺少列：{names}", f"Missing columns: {names}")
+        raise spreadsheets.file_error("column_missing", f"缺少列：{names}", f"Missing columns: {names}")
     rows = []
     for number, raw in enumerate(table[1:], start=2):
         values = {key: _text(cell) for key, cell in zip(keys, raw, strict=False) if key}
         if any(values.values()):
             rows.append((number, values))
     if not rows:
-        raise _file_error("file_empty", "文件中没有数据行", "The file has no data rows")
+        raise spreadsheets.file_error("file_empty", "文件中没有数据行", "The file has no data rows")
     if len(rows) > MAX_ROWS:
-        raise _file_error("too_many_rows", f"一次最多导入 {MAX_ROWS} 行", f"At most {MAX_ROWS} rows per file")
+        raise spreadsheets.file_error(
+            "too_many_rows", f"一次最多导入 {MAX_ROWS} 行", f"At most {MAX_ROWS} rows per file"
+        )
     return rows
 
 

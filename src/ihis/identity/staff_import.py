@@ -8,14 +8,12 @@ shows it, the header being row 1). Only a clean file is written, in one transact
 
 from __future__ import annotations
 
-import csv
 import io
 import re
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from openpyxl import Workbook, load_workbook
+from openpyxl import Workbook
 from openpyxl.utils import get_column_letter
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -28,7 +26,7 @@ from ihis.identity.passwords import check_password_policy, generate_initial_pass
 from ihis.identity.schemas_staff import StaffCreateIn
 from ihis.identity.staff_policy import check_may_grant, role_errors
 from ihis.identity.staff_service import NewStaff, flush_or_conflict, insert_account, phone_index
-from ihis.platform import audit
+from ihis.platform import audit, spreadsheets
 from ihis.platform.errors import FieldError, InvalidInput
 from ihis.settings import Settings
 
@@ -57,8 +55,6 @@ ROLE_LABELS: dict[Role, str] = {
     Role.SUPER_ADMIN: "超级管理员",
 }
 MAX_ROWS = 2000
-# A small xlsx may unzip to gigabytes (a "zip bomb"); refuse anything implausible for a staff list.
-MAX_UNZIPPED_BYTES = 50 * 1024 * 1024
 _ROLE_SPLIT = re.compile(r"[,;，；、\s]+")
 
 
@@ -72,10 +68,6 @@ class UploadedRow:
 class PlannedRow:
     number: int
     candidate: NewStaff
-
-
-def _file_error(code: str, zh: str, en: str) -> InvalidInput:
-    return InvalidInput.field("file", code, zh, en)
 
 
 def template_xlsx() -> bytes:
@@ -127,47 +119,15 @@ def _column_keys(header: Iterable[object]) -> list[str | None]:
     missing = [f"{label} {key}" for key, label, required in COLUMNS if required and key not in keys]
     if missing:
         names = ", ".join(missing)
-        raise _file_error("column_missing", f"缺少列：{names}", f"Missing columns: {names}")
+        raise spreadsheets.file_error("column_missing", f"缺少列：{names}", f"Missing columns: {names}")
     return keys
-
-
-def _xlsx_rows(data: bytes) -> list[list[object]]:
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            if sum(info.file_size for info in archive.infolist()) > MAX_UNZIPPED_BYTES:
-                raise _file_error("file_too_large", "文件内容过大", "The file unpacks to too much data")
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
-        raise _file_error("file_unreadable", "无法读取 Excel 文件", "The Excel file cannot be read") from exc
-    sheet = book.worksheets[0]
-    rows: list[list[object]] = [list(r) for r in sheet.iter_rows(values_only=True, max_row=MAX_ROWS + 2)]
-    book.close()
-    return rows
-
-
-def _csv_rows(data: bytes) -> list[list[object]]:
-    # Excel on Chinese Windows saves CSV as GB18030 (GBK); everything else uses UTF-8 (with BOM).
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes any byte sequence
-        raise _file_error("file_unreadable", "无法识别文件编码", "Unknown text encoding")
-    return [list(r) for r in csv.reader(io.StringIO(text))]
 
 
 def read_upload(filename: str | None, data: bytes) -> list[UploadedRow]:
     """The non-empty rows of an uploaded xlsx or csv file, keyed by column."""
-    if not data:
-        raise _file_error("file_empty", "文件为空", "The file is empty")
-    is_xlsx = data[:4] == b"PK\x03\x04"
-    if not is_xlsx and (filename or "").lower().endswith((".xlsx", ".xlsm")):
-        raise _file_error("file_unreadable", "无法读取 Excel 文件", "The Excel file cannot be read")
-    table = _xlsx_rows(data) if is_xlsx else _csv_rows(data)
+    table = spreadsheets.read_table(filename, data, max_rows=MAX_ROWS + 2)
     if not table:
-        raise _file_error("file_empty", "文件为空", "The file is empty")
+        raise spreadsheets.file_error("file_empty", "文件为空", "The file is empty")
     keys = _column_keys(table[0])
     rows = []
     for number, raw in enumerate(table[1:], start=2):
@@ -175,9 +135,11 @@ def read_upload(filename: str | None, data: bytes) -> list[UploadedRow]:
         if any(values.values()):
             rows.append(UploadedRow(number, values))
     if not rows:
-        raise _file_error("file_empty", "文件中没有数据行", "The file has no data rows")
+        raise spreadsheets.file_error("file_empty", "文件中没有数据行", "The file has no data rows")
     if len(rows) > MAX_ROWS:
-        raise _file_error("too_many_rows", f"一次最多导入 {MAX_ROWS} 行", f"At most {MAX_ROWS} rows per file")
+        raise spreadsheets.file_error(
+            "too_many_rows", f"一次最多导入 {MAX_ROWS} 行", f"At most {MAX_ROWS} rows per file"
+        )
     return rows
 
 
