@@ -32,6 +32,7 @@ PACKED: Final = "packed"
 HANDED_OVER: Final = "handed_over"  # to the courier
 READY_FOR_PICKUP: Final = "ready_for_pickup"  # window or partner pharmacy
 DELIVERED: Final = "delivered"
+RETURNED: Final = "returned"  # the courier brought the parcel back to the pharmacy
 SIGNED_OFF: Final = "signed_off"
 REFUND_REQUESTED: Final = "refund_requested"
 REFUNDED: Final = "refunded"
@@ -47,6 +48,7 @@ STATUSES: Final = (
     HANDED_OVER,
     READY_FOR_PICKUP,
     DELIVERED,
+    RETURNED,
     SIGNED_OFF,
     REFUND_REQUESTED,
     REFUNDED,
@@ -116,6 +118,9 @@ class DrugOrder(InstitutionScoped, Timestamped, Base):
     signed_off_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     refund_reason: Mapped[str | None] = mapped_column(String(500))
     refund_from: Mapped[str | None] = mapped_column(String(24))  # where a rejected request returns to
+    # The insurance settlement of the drug bill (infno 2207 when paid, reversed by 2208 on refund).
+    insurance_settlement_id: Mapped[str | None] = mapped_column(String(64))
+    insurance_state: Mapped[str | None] = mapped_column(String(16))  # settled | cancelled
     version: Mapped[int] = mapped_column(Integer, default=1)
 
 

@@ -136,6 +136,12 @@ class Visitor(InstitutionScoped, Timestamped, Base):
     verified_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     verification_ref: Mapped[str | None] = mapped_column(String(64))
     removed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    # 医保 binding: the platform's person number (人员编号, infno 1101), its insurance type
+    # (险种 e.g. 310 职工基本医疗保险, 390 城乡居民) and insured area (参保地 admdvs), when bound.
+    insurance_psn_no: Mapped[str | None] = mapped_column(EncryptedString(), deferred=True)
+    insurance_type: Mapped[str | None] = mapped_column(String(8))
+    insurance_area: Mapped[str | None] = mapped_column(String(12))
+    insurance_bound_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 class ConsentDocument(InstitutionScoped, Base):
