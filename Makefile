@@ -51,10 +51,10 @@ typecheck:
 	$(UV) run mypy
 
 test-sqlite:
-	IHIS_TEST_DB=sqlite $(UV) run pytest -m "not e2e"
+	IHIS_TEST_DB=sqlite $(UV) run pytest -m "not e2e" $(PYTEST_ARGS)
 
 test-postgres:
-	IHIS_TEST_DB=postgres $(UV) run pytest -m "not e2e"
+	IHIS_TEST_DB=postgres $(UV) run pytest -m "not e2e" $(PYTEST_ARGS)
 
 web-check:
 	cd web && npm run typecheck && npm run build
