@@ -65,6 +65,11 @@ PICKUPS: Final = (WINDOW, DELIVERY, PARTNER_PHARMACY)
 
 MAX_ADDRESSES: Final = 20
 
+ADR_NEW: Final = "new"
+ADR_REVIEWED: Final = "reviewed"
+ADR_REPORTED: Final = "reported"  # to the national ADR monitoring system
+ADR_STATUSES: Final = (ADR_NEW, ADR_REVIEWED, ADR_REPORTED)
+
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
@@ -178,7 +183,12 @@ class AdverseReaction(InstitutionScoped, Base):
     """药品不良反应报告 — from the patient after sign-off, seen by quality staff."""
 
     __tablename__ = "adverse_reaction_report"
-    __table_args__ = (CheckConstraint(_in("severity", ("mild", "moderate", "severe")), name="severity"),)
+    __table_args__ = (
+        CheckConstraint(_in("severity", ("mild", "moderate", "severe")), name="severity"),
+        CheckConstraint(_in("status", ADR_STATUSES), name="status"),
+        CheckConstraint("status <> 'reported' OR national_report_no IS NOT NULL", name="reported_has_number"),
+        Index("ix_adverse_reaction_queue", "institution_id", "status", "id"),
+    )
 
     id: Mapped[IntPk]
     order_id: Mapped[int] = mapped_column(BigId, ForeignKey("drug_order.id"), index=True)
@@ -188,3 +198,12 @@ class AdverseReaction(InstitutionScoped, Base):
     onset_date: Mapped[dt.date] = mapped_column(Date)
     severity: Mapped[str] = mapped_column(String(16))
     reported_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    # Quality staff's handling: reviewed (assessed, with a note), then reported to the national
+    # ADR monitoring system (国家药品不良反应监测系统) under its report number.
+    status: Mapped[str] = mapped_column(String(16), default=ADR_NEW, server_default=ADR_NEW)
+    reviewed_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("user_account.id"))
+    reviewed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    review_note: Mapped[str | None] = mapped_column(EncryptedString())
+    national_report_no: Mapped[str | None] = mapped_column(String(64))
+    national_reported_by: Mapped[int | None] = mapped_column(BigId, ForeignKey("user_account.id"))
+    national_reported_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
