@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from pypinyin import Style, lazy_pinyin
-
 _NOT_KEY = re.compile(r"[^0-9A-Z+*]")
 _NOT_INITIAL = re.compile(r"[^0-9a-z]")
 
@@ -17,6 +15,10 @@ def code_key(code: str) -> str:
 
 def initials(name: str) -> str:
     """Pinyin initials of a name (``原发性高血压`` -> ``yfxgxy``); Latin letters and digits kept."""
+    # Imported when a name is keyed (imports, catalogue changes), not with the API: pypinyin's
+    # dictionaries take ~55 MB of every process that imports it.
+    from pypinyin import Style, lazy_pinyin
+
     # strict=False: 重 -> z (not ""), so every Chinese character contributes one letter.
     parts = lazy_pinyin(name, style=Style.FIRST_LETTER, strict=False)
     return _NOT_INITIAL.sub("", "".join(parts).lower())

@@ -153,40 +153,52 @@ def get_code(db: Session, edition: CodeEdition, code: str) -> DiagnosisCode:
 def resolve_diagnoses(
     db: Session, institution_id: int, items: list[tuple[str, str]], field: str
 ) -> list[Diagnosis]:
-    """Each (system, code) as an enabled code of its system's current edition; 422 naming every bad one."""
-    problems: list[FieldError] = []
-    resolved: list[Diagnosis] = []
-    current: dict[CodeSystem, CodeEdition | None] = {}
-    for index, (system_value, code) in enumerate(items):
-        at = f"{field}.{index}"
+    """Each (system, code) as an enabled code of its system's current edition; 422 naming every bad one.
+
+    One query per system for all its codes (not one per code): a save resolves every diagnosis."""
+    problems: list[list[FieldError]] = [[] for _ in items]  # by item, so they stay in item order
+    systems: list[CodeSystem | None] = []
+    for index, (system_value, _code) in enumerate(items):
         try:
-            system = editions.parse_system(system_value, f"{at}.system")
+            systems.append(editions.parse_system(system_value, f"{field}.{index}.system"))
         except InvalidInput as exc:
-            problems += exc.errors
+            problems[index] += exc.errors
+            systems.append(None)
+    current = {
+        system: editions.current_edition(db, institution_id, system)
+        for system in dict.fromkeys(s for s in systems if s is not None)
+    }
+    rows: dict[tuple[int, str], DiagnosisCode] = {}
+    for wanted, edition in current.items():
+        if edition is None:
             continue
-        if system not in current:
-            current[system] = editions.current_edition(db, institution_id, system)
-        edition = current[system]
-        row = None
-        if edition is not None:
-            row = db.scalar(
-                select(DiagnosisCode).where(
-                    DiagnosisCode.edition_id == edition.id,
-                    DiagnosisCode.code_key == code_key(code),
-                    DiagnosisCode.enabled.is_(True),
-                )
+        keys = {code_key(code) for s, (_v, code) in zip(systems, items, strict=True) if s is wanted}
+        for found in db.scalars(
+            select(DiagnosisCode).where(
+                DiagnosisCode.edition_id == edition.id,
+                DiagnosisCode.code_key.in_(keys),
+                DiagnosisCode.enabled.is_(True),
             )
+        ):
+            rows[(edition.id, found.code_key)] = found
+    resolved: list[Diagnosis] = []
+    for index, (parsed, (_value, code)) in enumerate(zip(systems, items, strict=True)):
+        if parsed is None:
+            continue
+        edition = current[parsed]
+        row = rows.get((edition.id, code_key(code))) if edition is not None else None
         if edition is None or row is None:
-            problems.append(
+            problems[index].append(
                 FieldError(
-                    f"{at}.code",
+                    f"{field}.{index}.code",
                     "code_unknown",
                     f"编码 {code} 不在当前版本中",
                     f"Code {code} is not in the current edition",
                 )
             )
             continue
-        resolved.append(Diagnosis(system.value, edition.name, row.code, row.name))
-    if problems:
-        raise InvalidInput("诊断编码有误", "Invalid diagnosis codes", errors=problems)
+        resolved.append(Diagnosis(parsed.value, edition.name, row.code, row.name))
+    if any(problems):
+        errors = [e for item in problems for e in item]
+        raise InvalidInput("诊断编码有误", "Invalid diagnosis codes", errors=errors)
     return resolved

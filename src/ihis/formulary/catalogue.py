@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
-from pypinyin import Style, lazy_pinyin
 
 from ihis.formulary.facts import CONTROL_CLASSES, NEVER_ONLINE, ROUTES, DrugFacts
 from ihis.formulary.models import Drug
@@ -177,6 +176,10 @@ def snapshot_of(drug: Drug) -> dict[str, Any]:
 
 def pinyin_key(*names: str | None) -> str:
     """Upper-case pinyin initials of each name, space separated (``阿莫西林胶囊`` -> ``AMXLJN``)."""
+    # Imported when a name is keyed (imports, catalogue changes), not with the API: pypinyin's
+    # dictionaries take ~55 MB of every process that imports it.
+    from pypinyin import Style, lazy_pinyin
+
     keys = []
     for name in names:
         if name:

@@ -181,7 +181,9 @@ def save(rx_id: int, body: DraftIn, actor: DoctorActor, db: Db) -> PrescriptionO
             for x in body.lines
         ),
     )
-    return views.outs(db, [drafts.save(db, actor, rx_id, data)], with_timeline=True)[0]
+    saved = drafts.save(db, actor, rx_id, data)
+    rx = saved.prescription
+    return views.outs(db, [rx], with_timeline=True, lines={rx.id: saved.lines})[0]
 
 
 @router.post(f"{WS}/prescriptions/{{rx_id}}/submit", response_model=PrescriptionOut)

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ihis.coding import service as coding
 from ihis.consultation.models import IN_PROGRESS, Consultation, MedicalRecord
@@ -24,6 +25,7 @@ from ihis.consultation.service import doctor_consultation
 from ihis.formulary import service as formulary
 from ihis.formulary.facts import ROUTES, DrugFacts
 from ihis.identity.access import Actor
+from ihis.identity.models import Visitor
 from ihis.medication_rules.vocab import FREQUENCIES
 from ihis.platform import audit
 from ihis.platform.clock import local_today
@@ -196,10 +198,16 @@ def _decimal_dose(value: str, field: str) -> str:
 
 
 def _write_lines(
-    db: Session, rx: Prescription, lines: tuple[LineData, ...], *, field: str = "body.lines"
-) -> dict[int, DrugFacts]:
+    db: Session,
+    rx: Prescription,
+    lines: tuple[LineData, ...],
+    *,
+    field: str = "body.lines",
+    flush: bool = True,
+) -> tuple[dict[int, DrugFacts], list[PrescriptionLine]]:
     """Replace the draft's lines (drugs of the formulary, of the prescription's kind, snapshot);
-    returns the drugs' facts for the check that follows."""
+    returns the drugs' facts and the new rows (by position) for the check that follows. ``flush``
+    False: the rows are added to the session and written with the caller's next flush."""
     if len(lines) > MAX_LINES:
         raise InvalidInput.field(field, "too_many", f"最多 {MAX_LINES} 行", f"At most {MAX_LINES} lines")
     facts = formulary.drug_facts(db, rx.institution_id, [ln.drug_id for ln in lines])
@@ -267,9 +275,10 @@ def _write_lines(
         raise InvalidInput("处方内容有误", "The prescription has errors", errors=problems)
     db.execute(delete(PrescriptionLine).where(PrescriptionLine.prescription_id == rx.id))
     db.add_all(rows)
-    db.flush()
     rx.total_fen = sum(r.amount_fen for r in rows)
-    return facts
+    if flush:
+        db.flush()
+    return facts, rows
 
 
 def _text(value: str | None, field: str, maximum: int) -> str | None:
@@ -279,7 +288,18 @@ def _text(value: str | None, field: str, maximum: int) -> str | None:
     return text or None
 
 
-def save(db: Session, actor: Actor, rx_id: int, data: DraftData) -> Prescription:
+@dataclass(frozen=True)
+class Saved:
+    """A saved draft and its lines as written (by position), for the answer without a re-read."""
+
+    prescription: Prescription
+    lines: list[PrescriptionLine]
+    # Held so the answer finds the patient the check read in the session (its identity map keeps
+    # only referenced objects) instead of reading it again.
+    patient: Visitor | None
+
+
+def save(db: Session, actor: Actor, rx_id: int, data: DraftData) -> Saved:
     """Replace the draft's content (409 if someone saved in between), then check it again."""
     rx = doctor_prescription(db, actor, rx_id)
     if rx.status != DRAFT:
@@ -298,7 +318,12 @@ def save(db: Session, actor: Actor, rx_id: int, data: DraftData) -> Prescription
     )
     if not moved.rowcount:  # type: ignore[attr-defined]
         raise Conflict("处方已在别处被修改，请刷新后再保存", "The prescription changed meanwhile: reload it")
-    db.refresh(rx)
+    if rx.version == data.version:
+        # The row read above is the version just moved on (every change of a draft's own columns
+        # moves the version), so only the version is new: no re-read.
+        set_committed_value(rx, "version", data.version + 1)
+    else:
+        db.refresh(rx)
     rx.diagnoses = json.dumps(
         [{"system": d.system, "edition": d.edition, "code": d.code, "name": d.name} for d in resolved],
         ensure_ascii=False,
@@ -318,27 +343,43 @@ def save(db: Session, actor: Actor, rx_id: int, data: DraftData) -> Prescription
     rx.herbal_doses = data.herbal_doses if rx.kind == HERBAL else None
     rx.herbal_usage = _text(data.herbal_usage, "body.herbal_usage", 200) if rx.kind == HERBAL else None
     rx.note = _text(data.note, "body.note", 500)
-    facts = _write_lines(db, rx, data.lines)
-    findings_after_change(db, rx, facts)
-    events.record(db, rx, "saved", actor, {"lines": len(data.lines)})
-    return rx
+    # One flush for the whole save: the prescription's columns, its lines, findings and the event
+    # (the check reads only other tables, and the lines it checks are the rows just built).
+    with db.no_autoflush:
+        facts, rows = _write_lines(db, rx, data.lines, flush=False)
+        patient = db.get(Visitor, rx.visitor_id)
+        events.record(db, rx, "saved", actor, {"lines": len(data.lines)}, flush=False)
+        findings_after_change(db, rx, facts, rows)  # flushes all of the above
+    return Saved(rx, rows, patient)
 
 
 def findings_after_change(
-    db: Session, rx: Prescription, drugs: dict[int, DrugFacts] | None = None
+    db: Session,
+    rx: Prescription,
+    drugs: dict[int, DrugFacts] | None = None,
+    lines: list[PrescriptionLine] | None = None,
 ) -> list[PrescriptionFinding]:
-    """Check the stored draft again; keep override reasons of warnings still found, drop the rest."""
-    lines = list(
-        db.scalars(
-            select(PrescriptionLine)
-            .where(PrescriptionLine.prescription_id == rx.id)
-            .order_by(PrescriptionLine.position)
+    """Check the draft again; keep override reasons of warnings still found, drop the rest
+    (``lines``: the draft's lines by position when the caller has just written them)."""
+    if lines is None:
+        lines = list(
+            db.scalars(
+                select(PrescriptionLine)
+                .where(PrescriptionLine.prescription_id == rx.id)
+                .order_by(PrescriptionLine.position)
+            )
         )
-    )
     found, kb_version = checks.evaluate(db, rx, lines, local_today(), drugs)
     kept = {
-        f.key: f
-        for f in db.scalars(select(PrescriptionFinding).where(PrescriptionFinding.prescription_id == rx.id))
+        row.key: row
+        for row in db.execute(
+            select(
+                PrescriptionFinding.key,
+                PrescriptionFinding.override_reason,
+                PrescriptionFinding.overridden_by,
+                PrescriptionFinding.overridden_at,
+            ).where(PrescriptionFinding.prescription_id == rx.id)
+        )
     }
     db.execute(delete(PrescriptionFinding).where(PrescriptionFinding.prescription_id == rx.id))
     rows = []

@@ -14,9 +14,15 @@ from ihis.prescribing.models import Prescription, PrescriptionEvent
 
 
 def record(
-    db: Session, rx: Prescription, kind: str, actor: Actor | None, detail: dict[str, Any] | None = None
+    db: Session,
+    rx: Prescription,
+    kind: str,
+    actor: Actor | None,
+    detail: dict[str, Any] | None = None,
+    *,
+    flush: bool = True,
 ) -> None:
-    """Append one step (``actor`` None: the system)."""
+    """Append one step (``actor`` None: the system; ``flush`` False: with the caller's next flush)."""
     db.add(
         PrescriptionEvent(
             institution_id=rx.institution_id,
@@ -28,7 +34,8 @@ def record(
             detail=json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
         )
     )
-    db.flush()
+    if flush:
+        db.flush()
 
 
 def timeline(db: Session, rx_id: int) -> list[PrescriptionEvent]:
