@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ihis.consultation import preview as previews
-from ihis.consultation import record_pdf, records, service
+from ihis.consultation import records, service
 from ihis.consultation.models import Consultation, MedicalRecord
 from ihis.identity.access import Actor
 from ihis.identity.consent import ConsentedPatient
@@ -272,6 +272,9 @@ def my_record_pdf(record_id: int, actor: ConsentedPatient, db: ReadDb, settings:
     content = records.content(db, consultation, record)
     signer = db.get(UserAccount, document.signer_id)
     report = signing.verify(db, document)  # the PDF states what a verification finds now
+    # Loaded with the first download: reportlab and qrcode are ~20 MB the API rarely needs.
+    from ihis.consultation import record_pdf
+
     facts = record_pdf.SignatureFacts(
         signer=signer.display_name if signer else "",
         certificate_subject=report.certificate_subject or "",

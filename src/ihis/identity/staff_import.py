@@ -13,8 +13,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from openpyxl import Workbook
-from openpyxl.utils import get_column_letter
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -72,6 +70,9 @@ class PlannedRow:
 
 def template_xlsx() -> bytes:
     """The import template: one header row (zh-CN + key), text-formatted columns, a notes sheet."""
+    from openpyxl import Workbook  # on first use: ~12 MB the API process rarely needs
+    from openpyxl.utils import get_column_letter
+
     book = Workbook()
     sheet = book.active
     assert sheet is not None

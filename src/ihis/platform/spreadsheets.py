@@ -10,8 +10,6 @@ import io
 import zipfile
 from collections.abc import Sequence
 
-from openpyxl import Workbook, load_workbook
-
 from ihis.platform.errors import InvalidInput
 
 DEFAULT_MAX_UNZIPPED_BYTES = 50 * 1024 * 1024  # a small xlsx may unzip to gigabytes (a "zip bomb")
@@ -27,6 +25,8 @@ def _xlsx_rows(data: bytes, max_rows: int, max_unzipped_bytes: int) -> list[list
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             if sum(info.file_size for info in archive.infolist()) > max_unzipped_bytes:
                 raise file_error("file_too_large", "文件内容过大", "The file unpacks to too much data")
+        from openpyxl import load_workbook  # on first use: ~12 MB the API process rarely needs
+
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise file_error("file_unreadable", "无法读取 Excel 文件", "The Excel file cannot be read") from exc
@@ -70,6 +70,8 @@ def read_table(
 def template(sheet_title: str, columns: Sequence[tuple[str, str, bool, str]], *, text_rows: int = 0) -> bytes:
     """An import template: one header row ("<zh label> <key>"), the first ``text_rows`` data rows
     formatted as text (codes and dates stay as typed in Excel), and a 说明 sheet per column."""
+    from openpyxl import Workbook  # on first use: ~12 MB the API process rarely needs
+
     book = Workbook()
     sheet = book.active
     assert sheet is not None

@@ -15,7 +15,7 @@ from ihis.identity.consent import ConsentedPatient
 from ihis.platform import audit
 from ihis.platform.errors import NotFound
 from ihis.platform.http import AppSettings, ReadDb
-from ihis.prescribing import drafts, review, rx_pdf
+from ihis.prescribing import drafts, review
 from ihis.prescribing.models import DRAFT, WITHDRAWN, Prescription
 from ihis.scheduling.api import DoctorActor
 from ihis.settings import Settings
@@ -25,6 +25,9 @@ Reviewer = Annotated[Actor, Depends(require(Permission.RX_REVIEW))]
 
 
 def _download(db: Session, actor: Actor, rx: Prescription, settings: Settings) -> Response:
+    # Loaded with the first download: reportlab and qrcode are ~20 MB the API rarely needs.
+    from ihis.prescribing import rx_pdf
+
     pdf = rx_pdf.approved_pdf(db, rx, settings)
     audit.record(
         db,

@@ -9,7 +9,6 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from openpyxl import Workbook
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, undefer
 
@@ -341,6 +340,8 @@ def export(db: Session, actor: Actor, f: RegistrationFilter, fmt: str) -> tuple[
         writer.writerow(EXPORT_HEADER)
         writer.writerows(table)
         return ("\ufeff" + buffer.getvalue()).encode("utf-8"), "text/csv; charset=utf-8"
+    from openpyxl import Workbook  # on first use: ~12 MB the API process rarely needs
+
     book = Workbook()
     sheet = book.active
     assert sheet is not None
