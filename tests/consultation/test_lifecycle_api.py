@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ihis.billing.models import Bill
@@ -12,6 +15,8 @@ from ihis.consultation.models import Consultation
 from ihis.messaging.models import ChatMessage, ChatParticipant
 from ihis.notifications.models import Message
 from ihis.platform.audit import AuditEvent
+from ihis.platform.clock import HOSPITAL_TZ, local_today, utcnow
+from ihis.scheduling.models import ClinicSession
 from ihis.settings import Settings
 from tests.factories import login_as, make_staff
 from tests.factories_consultation import as_doctor, paid_registration
@@ -57,6 +62,38 @@ def test_the_doctor_sees_today_and_the_waiting_patient_with_a_preview(
     assert [d["icd10_code"] for d in body["his_diagnoses"]] == ["I10"] and body["his_error"] is None
     db.expire_all()
     assert db.scalar(select(AuditEvent.id).where(AuditEvent.action == "consultation.preview")) is not None
+
+
+def _move_session(db: Session, session_id: int, start: dt.datetime) -> None:
+    db.execute(
+        update(ClinicSession)
+        .where(ClinicSession.id == session_id)
+        .values(
+            start_at=start,
+            end_at=start + dt.timedelta(hours=2),
+            service_date=start.astimezone(HOSPITAL_TZ).date(),
+        )
+    )
+    db.commit()
+
+
+def test_a_later_session_is_on_the_workbench_once_it_is_open_for_early_start(
+    client: TestClient, anon: TestClient, db: Session, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world, _, held = paid_registration(client, anon, db, settings)
+    as_doctor(client, db, world, settings)
+    # Tomorrow 00:30 (hospital time): another service date, at least half an hour away.
+    start = dt.datetime.combine(local_today() + dt.timedelta(days=1), dt.time(0, 30), HOSPITAL_TZ)
+    _move_session(db, world.session.id, start)
+    minutes_away = int((start - utcnow()).total_seconds() // 60)
+
+    monkeypatch.setattr(settings, "consultation_early_start_minutes", minutes_away + 10)
+    today = client.get(f"{WS}/today").json()
+    assert [s["id"] for s in today["sessions"]] == [world.session.id]
+    assert [w["registration_id"] for w in today["waiting"]] == [held["id"]]
+
+    monkeypatch.setattr(settings, "consultation_early_start_minutes", minutes_away - 10)
+    assert client.get(f"{WS}/today").json()["sessions"] == []
 
 
 def test_accept_opens_the_consultation_and_its_room_then_complete_needs_a_signed_record(

@@ -135,9 +135,10 @@ def _detail(db: Session, consultation: Consultation) -> ConsultationDetailOut:
 
 
 @router.get(f"{WS}/today", response_model=Workbench)
-def workbench(actor: DoctorActor, db: ReadDb) -> Workbench:
-    """Today's sessions with their counts and the patients waiting, by queue number (BJ 5.2.1)."""
-    sessions = service.todays_sessions(db, actor)
+def workbench(actor: DoctorActor, db: ReadDb, settings: AppSettings) -> Workbench:
+    """Today's sessions (and any already open for early start) with their counts and the patients
+    waiting, by queue number (BJ 5.2.1)."""
+    sessions = service.todays_sessions(db, actor, settings)
     waiting = service.waiting(db, actor, [s.id for s in sessions])
     states = Counter(
         (c.session_id, c.status)

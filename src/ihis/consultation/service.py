@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -108,15 +108,22 @@ def _own_session(db: Session, actor: Actor, session_id: int) -> ClinicSession:
     return session
 
 
-def todays_sessions(db: Session, actor: Actor, day: dt.date | None = None) -> list[ClinicSession]:
-    """The doctor's published or stopped sessions of a hospital-local day (default today)."""
+def todays_sessions(db: Session, actor: Actor, settings: Settings) -> list[ClinicSession]:
+    """The doctor's published or stopped sessions of today (hospital-local), and any later one already
+    open for early start (``consultation_early_start_minutes``: a session just after midnight, or
+    the next morning's where early start is long), so its waiting patients can be received."""
+    now = utcnow()
+    opened = now + dt.timedelta(minutes=settings.consultation_early_start_minutes)
     return list(
         db.scalars(
             select(ClinicSession)
             .where(
                 ClinicSession.institution_id == actor.institution_id,
                 ClinicSession.doctor_id == actor.user_id,
-                ClinicSession.service_date == (day or local_today()),
+                or_(
+                    ClinicSession.service_date == local_today(),
+                    and_(ClinicSession.start_at > now, ClinicSession.start_at <= opened),
+                ),
                 ClinicSession.status.in_(("published", "stopped")),
             )
             .order_by(ClinicSession.start_at)
