@@ -16,8 +16,8 @@ stage "Python tests on SQLite and on PostgreSQL (side by side)"
 logs=$(mktemp -d)
 for db in sqlite postgres; do
     mkdir -p "$logs/$db-tmp"
-    ( make --no-print-directory "test-$db" PYTEST_ARGS="--basetemp=$logs/$db-tmp" >"$logs/$db.log" 2>&1
-      echo $? >"$logs/$db.rc" ) &
+    ( if make --no-print-directory "test-$db" PYTEST_ARGS="--basetemp=$logs/$db-tmp" >"$logs/$db.log" 2>&1
+      then echo 0; else echo 1; fi >"$logs/$db.rc" ) &
 done
 wait
 failed=()
