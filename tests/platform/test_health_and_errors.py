@@ -61,3 +61,10 @@ def test_production_adds_hsts(settings: Settings, database) -> None:  # type: ig
 def test_unknown_method_is_problem_json(client: TestClient) -> None:
     r = client.delete("/healthz")
     assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+
+
+def test_extra_members_of_a_problem_never_replace_the_standard_ones() -> None:
+    from ihis.platform.errors import Conflict
+
+    body = Conflict("冲突", "Conflict", extra={"status": "paid", "code": "x", "version": 3}).problem("en")
+    assert body["status"] == 409 and body["code"] == "conflict" and body["version"] == 3

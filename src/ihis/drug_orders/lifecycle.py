@@ -29,7 +29,7 @@ class OrderChanged(Conflict):
         super().__init__(
             "订单状态已变化，不能进行此操作",
             "The order is not in a state that allows this",
-            extra={"status": status} if status else None,
+            extra={"order_status": status} if status else None,
         )
 
 

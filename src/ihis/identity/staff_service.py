@@ -255,7 +255,7 @@ def _transition(db: Session, account: UserAccount, from_status: str, to_status: 
         raise Conflict(
             f"账号状态不是 {from_status}",
             f"The account is not {from_status}",
-            extra={"status": account.status},
+            extra={"account_status": account.status},
         )
     db.refresh(account)
 

@@ -81,7 +81,8 @@ class IhisError(Exception):
             body["request_id"] = request_id
         if self.errors:
             body["errors"] = [e.render(lang) for e in self.errors]
-        body.update(self.extra)
+        # Extra members never replace the standard ones (RFC 9457: ``status`` is the HTTP status).
+        body.update({k: v for k, v in self.extra.items() if k not in body})
         return body
 
 

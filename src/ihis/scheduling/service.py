@@ -141,7 +141,7 @@ def guarded_update(
         raise Conflict(
             f"当前状态（{current.status}，已约 {current.booked}）不允许此操作",
             f"Not allowed in the current state ({current.status}, {current.booked} booked)",
-            extra={"status": current.status, "booked": current.booked, "version": current.version},
+            extra={"session_status": current.status, "booked": current.booked, "version": current.version},
         )
     schedule_changed(db)  # what the public search shows may have changed (status, times, capacity)
     return get_session(db, actor.institution_id, session_id)
