@@ -242,7 +242,14 @@ EXTRA_IDENTITIES = (
     Person("王小明", id_number("110108", _D(2016, 6, 1), 201, True), "13900100021", "child"),
     Person("刘奶奶", id_number("110108", _D(1940, 2, 2), 202, False), "13900100022", "parent"),
     Person("测试甲", id_number("110101", _D(1990, 1, 1), 203, True), "13900100023", "other"),
+    # Order code 9xx: the sandbox insurance platform knows nobody by this number (医保 binding refused).
+    Person("测试乙", id_number("110101", _D(1991, 2, 2), 460, True), "13900100024", "other"),
 )
+
+# Visitors bound to 医保 by the demo (the sandbox platform's 1101 answer): 张三 职工 (310) and his
+# son 张小宝 城乡居民 (390), so their drug orders show the 医保统筹 / 自付 split. The others are
+# self-pay until they bind in the app.
+INSURED_VISITORS = ("张三", "张小宝")
 
 
 def all_identities() -> tuple[Person, ...]:

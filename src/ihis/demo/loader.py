@@ -13,6 +13,7 @@ from ihis.demo import data
 from ihis.identity import idnumbers
 from ihis.identity.models import ConsentDocument, RoleAssignment, UserAccount, Visitor
 from ihis.identity.passwords import hash_password
+from ihis.integrations.insurance.sandbox import person_of
 from ihis.platform.clock import utcnow
 from ihis.platform.crypto.fields import blind_index
 from ihis.platform.db import Database
@@ -107,6 +108,24 @@ def _patient(db: Session, inst: Institution, patient: data.Patient, load: DemoLo
     return account
 
 
+def _insurance(db: Session, visitor_id: int, person: data.Person, load: DemoLoad) -> None:
+    """Bind 医保 as ``visitor_service.bind_insurance`` would, with the sandbox platform's 1101 answer
+    (computed in process: the loader runs before any server answers HTTP)."""
+    if person.name not in data.INSURED_VISITORS:
+        return
+    visitor = db.get(Visitor, visitor_id)
+    if visitor is None or visitor.insurance_bound_at is not None:
+        return
+    answer = person_of(person.id_number)
+    insured = answer["insuinfo"][0]
+    visitor.insurance_psn_no = answer["baseinfo"]["psn_no"]
+    visitor.insurance_type = insured["insutype"]
+    visitor.insurance_area = insured["insuplc_admdvs"]
+    visitor.insurance_bound_at = utcnow()
+    db.flush()
+    load.add("visitor_insurance")
+
+
 def _visitor(
     db: Session, inst: Institution, account: UserAccount, person: data.Person, load: DemoLoad
 ) -> None:
@@ -115,26 +134,27 @@ def _visitor(
         select(Visitor.id).where(Visitor.account_id == account.id, Visitor.id_number_bidx == id_bidx)
     )
     if exists is not None:
+        _insurance(db, exists, person, load)
         return
     facts = idnumbers.parse_id_number(person.id_number)
-    db.add(
-        Visitor(
-            institution_id=inst.id,
-            account_id=account.id,
-            relation=person.relation,
-            name=person.name,
-            id_number=person.id_number,
-            id_number_bidx=id_bidx,
-            phone=person.phone,
-            phone_bidx=blind_index(person.phone, "phone"),
-            sex=facts.sex,
-            birth_date=facts.birth_date,
-            verified_at=utcnow(),
-            verification_ref="demo-seed",
-        )
+    visitor = Visitor(
+        institution_id=inst.id,
+        account_id=account.id,
+        relation=person.relation,
+        name=person.name,
+        id_number=person.id_number,
+        id_number_bidx=id_bidx,
+        phone=person.phone,
+        phone_bidx=blind_index(person.phone, "phone"),
+        sex=facts.sex,
+        birth_date=facts.birth_date,
+        verified_at=utcnow(),
+        verification_ref="demo-seed",
     )
+    db.add(visitor)
     db.flush()
     load.add("visitor")
+    _insurance(db, visitor.id, person, load)
 
 
 def _consent(db: Session, inst: Institution, load: DemoLoad) -> None:

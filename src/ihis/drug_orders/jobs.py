@@ -9,7 +9,7 @@ import structlog
 from huey import crontab
 
 from ihis.billing.service import BILL_CLOSED, BILL_PAID, REFUND_SETTLED, event_topic
-from ihis.drug_orders import courier, ordering, payment
+from ihis.drug_orders import courier, ordering, payment, settlement
 from ihis.drug_orders.ordering import REFERENCE_TYPE
 from ihis.platform import outbox
 from ihis.platform.jobs import huey, runtime
@@ -31,6 +31,27 @@ def drug_bill_paid(ctx: outbox.HandlerContext, payload: dict[str, Any]) -> None:
         push = payment.mark_paid(db, str(payload["reference_id"]), int(payload["bill_id"]))
     if push is not None:
         payment.push_to_supplier(ctx.database, push)
+
+
+@outbox.handler(ordering.PAID_BY_INSURANCE)
+def drug_order_paid_by_insurance(ctx: outbox.HandlerContext, payload: dict[str, Any]) -> None:
+    """Self-pay 0 (all covered by insurance): paid without a bill, then as any paid order."""
+    with ctx.database.unit_of_work() as db:
+        push = payment.mark_paid_by_insurance(db, int(payload["order_id"]))
+    if push is not None:
+        payment.push_to_supplier(ctx.database, push)
+
+
+@outbox.handler(settlement.SETTLE_TOPIC)
+def drug_order_insurance_settle(ctx: outbox.HandlerContext, payload: dict[str, Any]) -> None:
+    """医保 settlement (2207) of a paid order; the platform down -> raises, the outbox retries."""
+    settlement.settle(ctx.database, ctx.settings, int(payload["order_id"]))
+
+
+@outbox.handler(settlement.CANCEL_TOPIC)
+def drug_order_insurance_cancel(ctx: outbox.HandlerContext, payload: dict[str, Any]) -> None:
+    """医保 reversal (2208) of a refunded order; the platform down -> raises, the outbox retries."""
+    settlement.cancel(ctx.database, ctx.settings, int(payload["order_id"]))
 
 
 @outbox.handler(event_topic(BILL_CLOSED, REFERENCE_TYPE))

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ihis.billing import service as billing
-from ihis.drug_orders import lifecycle
+from ihis.drug_orders import lifecycle, settlement
 from ihis.drug_orders.lifecycle import OrderChanged, system_context
 from ihis.drug_orders.models import (
     AWAITING_CONFIRMATION,
@@ -26,17 +26,17 @@ from ihis.drug_orders.models import (
     DrugOrderLine,
     PatientAddress,
 )
-from ihis.formulary.models import Drug, Pharmacy
+from ihis.formulary.models import Pharmacy
 from ihis.identity.access import Actor
-from ihis.integrations.insurance import service as insurance
-from ihis.integrations.insurance.protocol import InsuranceItemQuery
-from ihis.platform import audit
+from ihis.platform import audit, outbox
 from ihis.platform.clock import local_today, utcnow
 from ihis.platform.errors import Conflict, InvalidInput, NotFound
 from ihis.prescribing.models import Prescription, PrescriptionLine
 from ihis.settings import Settings
 
 REFERENCE_TYPE = "drug_order"
+# An order whose self-pay part is 0 (all covered by insurance) is paid without a bill.
+PAID_BY_INSURANCE = "drug_orders.paid_by_insurance"
 APPROVED = "approved"
 
 
@@ -204,33 +204,30 @@ def _route(db: Session, actor: Actor, pickup: str, address_id: int | None, pharm
     return hospital.id
 
 
-def insured_id_of(db: Session, visitor_id: int) -> str | None:
-    """The visitor's insurance number (参保人编号) — the hook for the insurance split.
+def _confirmable(db: Session, actor: Actor, order_id: int) -> DrugOrder:
+    order = own_order(db, actor, order_id)
+    if order.status != AWAITING_CONFIRMATION:
+        raise OrderChanged(order.status)
+    if order.valid_until is not None and order.valid_until < local_today():
+        raise PrescriptionExpired()
+    return order
 
-    The identity model has no insurance number yet, so every order is self-pay. Once it has one,
-    return it here and ``split`` asks the platform (``insurance.service.split_bill``).
-    """
-    return None
 
-
-def split(db: Session, order: DrugOrder, settings: Settings) -> tuple[int, int]:
-    """(self-pay, insurance) parts of the drug total (DOMAIN §6: 甲乙丙 where insurance is connected)."""
-    insured_id = insured_id_of(db, order.visitor_id)
-    if not insured_id:
-        return order.total_fen, 0
-    # Not reachable until identity stores insurance numbers; the pre-settlement (infno 2206) is a
-    # read at the platform, asked inside this unit (a short call; the settlement itself is billing's).
-    codes: dict[int, str | None] = dict(
-        db.execute(
-            select(Drug.id, Drug.insurance_code).where(Drug.institution_id == order.institution_id)
-        ).all()
-    )
-    items = [
-        InsuranceItemQuery(codes.get(line.drug_id) or "", line.drug_name, line.quantity, line.unit_price_fen)
-        for line in lines_of(db, order.id)
-    ]
-    result = insurance.split_bill(insurance.insurance_gateway(settings), insured_id, items)
-    return result.self_pay_fen, result.insurance_fen
+def confirmation_request(
+    db: Session,
+    actor: Actor,
+    order_id: int,
+    *,
+    pickup: str,
+    address_id: int | None,
+    pharmacy_id: int | None,
+    self_pay: bool = False,
+) -> settlement.SplitRequest:
+    """Check a confirmation before the insurance platform is asked (read unit, closed before the call):
+    the order awaits confirmation and is valid, the pickup is routable; what the pre-settlement needs."""
+    order = _confirmable(db, actor, order_id)
+    _route(db, actor, pickup, address_id, pharmacy_id)
+    return settlement.split_request(db, order, self_pay=self_pay)
 
 
 def confirm(
@@ -242,16 +239,42 @@ def confirm(
     pickup: str,
     address_id: int | None,
     pharmacy_id: int | None,
+    parts: tuple[int, int],
 ) -> DrugOrder:
-    """The patient confirms drugs, pickup and address: the drug bill is created, the order awaits payment."""
-    order = own_order(db, actor, order_id)
-    if order.status != AWAITING_CONFIRMATION:
-        raise OrderChanged(order.status)
-    if order.valid_until is not None and order.valid_until < local_today():
-        raise PrescriptionExpired()
+    """The patient confirms drugs, pickup and address with the (self-pay, insurance) ``parts`` the
+    platform pre-settled (``settlement.split``): the drug bill (the self-pay part) is created and the
+    order awaits payment. All covered by insurance (self-pay 0): no bill; the order is paid through the
+    outbox (``drug_orders.paid_by_insurance``) and settled like any other."""
+    order = _confirmable(db, actor, order_id)
     routed = _route(db, actor, pickup, address_id, pharmacy_id)
-    self_pay, insurance = split(db, order, settings)
+    self_pay_fen, insurance_fen = parts
+    if self_pay_fen + insurance_fen != order.total_fen:
+        raise OrderChanged(order.status)
     attempt = order.bill_attempt + 1
+    insured = {
+        "self_pay_fen": self_pay_fen,
+        "insurance_fen": insurance_fen,
+        "insurance_state": settlement.PENDING if insurance_fen else None,
+        "insurance_settlement_id": None,
+    }
+    if self_pay_fen == 0 and insurance_fen > 0:
+        lifecycle.must_move(
+            db,
+            order,
+            (AWAITING_CONFIRMATION,),
+            AWAITING_PAYMENT,
+            kind="confirmed",
+            actor=actor,
+            detail={"pickup": pickup, "pharmacy_id": routed, "bill_id": None},
+            pickup=pickup,
+            pharmacy_id=routed,
+            address_id=address_id if pickup == DELIVERY else None,
+            bill_id=None,
+            bill_attempt=attempt,
+            **insured,
+        )
+        outbox.emit(db, PAID_BY_INSURANCE, {"order_id": order.id}, key=f"{order.id}-{attempt}")
+        return order
     now = utcnow()
     bill = billing.create_bill(
         db,
@@ -261,7 +284,7 @@ def confirm(
         subject=f"药品费 {order.number}",
         reference_type=REFERENCE_TYPE,
         reference_id=f"{order.id}-{attempt}",
-        amount_fen=self_pay,
+        amount_fen=self_pay_fen,
         expires_at=now + dt.timedelta(minutes=settings.bill_hold_minutes),
         visitor_id=order.visitor_id,
     )
@@ -276,10 +299,9 @@ def confirm(
         pickup=pickup,
         pharmacy_id=routed,
         address_id=address_id if pickup == DELIVERY else None,
-        self_pay_fen=self_pay,
-        insurance_fen=insurance,
         bill_id=bill.id,
         bill_attempt=attempt,
+        **insured,
     )
     return order
 
@@ -290,7 +312,13 @@ def cancel(db: Session, actor: Actor, order_id: int) -> DrugOrder:
     order = own_order(db, actor, order_id)
     bill_id = order.bill_id
     lifecycle.must_move(
-        db, order, (AWAITING_CONFIRMATION, AWAITING_PAYMENT), CANCELLED, kind="cancelled", actor=actor
+        db,
+        order,
+        (AWAITING_CONFIRMATION, AWAITING_PAYMENT),
+        CANCELLED,
+        kind="cancelled",
+        actor=actor,
+        insurance_state=None,  # never settled: a settlement is asked for only once paid
     )
     if bill_id is not None:
         billing.expire_unpaid(db, bill_id)
@@ -318,6 +346,7 @@ def bill_closed(db: Session, reference_id: str, bill_id: int) -> bool:
         ctx=system_context(order.institution_id, "billing.bill_closed"),
         detail={"bill_id": bill_id},
         bill_id=None,
+        insurance_state=None,  # the next confirmation pre-settles again
     )
 
 
@@ -347,6 +376,7 @@ def expire_orders(db: Session, today: dt.date | None = None, *, limit: int = 500
             actor=None,
             ctx=system_context(order.institution_id, "drug_orders.expire"),
             detail={"valid_until": str(order.valid_until)},
+            insurance_state=None,
         ):
             count += 1
             if bill_id is not None:  # the close job closes it at the channel on its next round

@@ -1,5 +1,6 @@
-"""A paid drug order: stock reserved at the routed pharmacy (all or nothing), a partner supplier's order
-pushed with no transaction open, and full refunds when the drugs cannot be supplied (BJ 5.3.8, 5.4.2)."""
+"""A paid drug order: stock reserved at the routed pharmacy (all or nothing), the 医保 part settled, a
+partner supplier's order pushed with no transaction open, and full refunds when the drugs cannot be
+supplied (BJ 5.3.8, 5.4.2) — every refund also reverses the insurance settlement (``settlement``)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Session
 from ihis.billing import refunds
 from ihis.billing import service as billing
 from ihis.billing.models import Bill
-from ihis.drug_orders import lifecycle, ordering
+from ihis.drug_orders import lifecycle, ordering, settlement
 from ihis.drug_orders.lifecycle import system_context
 from ihis.drug_orders.models import AWAITING_PAYMENT, CANCELLED, EXPIRED, PAID, REFUNDED, DrugOrder
 from ihis.formulary import stock
@@ -73,7 +74,8 @@ def refund_order(
     actor: Actor | None,
     ctx: AuditContext | None = None,
 ) -> bool:
-    """Move to refunded, give the reserved stock back and refund the payment; True if this call did."""
+    """Move to refunded, give the reserved stock back, refund the self-pay payment by its channel and
+    reverse the insurance settlement (outbox, after commit); True if this call did."""
     if not lifecycle.move(
         db,
         order,
@@ -88,6 +90,7 @@ def refund_order(
         return False
     stock.release(db, order.institution_id, stock_ref(order))
     refund_in_full(db, order, reason)
+    settlement.request_reversal(db, order)
     return True
 
 
@@ -108,6 +111,24 @@ def mark_paid(db: Session, reference_id: str, bill_id: int) -> int | None:
         db, order, (AWAITING_PAYMENT,), PAID, kind="paid", actor=None, ctx=ctx, detail={"bill_id": bill_id}
     ):
         return None
+    return _reserve(db, order, ctx)
+
+
+def mark_paid_by_insurance(db: Session, order_id: int) -> int | None:
+    """An order all covered by insurance (self-pay 0, no bill) is paid: as ``mark_paid`` from there."""
+    order = db.get(DrugOrder, order_id, populate_existing=True)
+    if order is None or order.bill_id is not None or order.insurance_state != settlement.PENDING:
+        return None
+    ctx = system_context(order.institution_id, "drug_orders.paid_by_insurance")
+    if not lifecycle.move(
+        db, order, (AWAITING_PAYMENT,), PAID, kind="paid", actor=None, ctx=ctx, detail={"bill_id": None}
+    ):
+        return None
+    return _reserve(db, order, ctx)
+
+
+def _reserve(db: Session, order: DrugOrder, ctx: AuditContext) -> int | None:
+    """Reserve the stock of a just-paid order (short -> refunded in full), then settle its insurance."""
     assert order.pharmacy_id is not None, "a confirmed order is routed"
     lines = [(line.drug_id, line.quantity) for line in ordering.lines_of(db, order.id)]
     try:
@@ -117,6 +138,7 @@ def mark_paid(db: Session, reference_id: str, bill_id: int) -> int | None:
         refund_order(db, order, (PAID,), "药品库存不足，全额退款", kind="stock_short", actor=None, ctx=ctx)
         return None
     lifecycle.record_event(db, order, "stock_reserved", None, {"pharmacy_id": order.pharmacy_id})
+    settlement.request_settlement(db, order)
     return _push_pending(db, order)
 
 

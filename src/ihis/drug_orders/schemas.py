@@ -14,6 +14,8 @@ class ConfirmIn(BaseModel):
     pickup: Literal["window", "delivery", "partner_pharmacy"]
     address_id: int | None = None
     pharmacy_id: int | None = None
+    # Pay everything yourself (自费) although 医保 is bound, e.g. when the platform is unavailable.
+    self_pay: bool = False
 
 
 class AddressIn(BaseModel):
@@ -61,7 +63,8 @@ class OrderOut(BaseModel):
     valid_until: dt.date | None
     total_fen: int
     self_pay_fen: int
-    insurance_fen: int
+    insurance_fen: int  # 医保统筹 part (pre-settled at confirmation, 2206)
+    insurance_state: str | None = None  # pending | settled | cancelled; None: self-pay
     pickup: str | None
     pharmacy_id: int | None
     address_id: int | None

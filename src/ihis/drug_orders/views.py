@@ -43,6 +43,7 @@ def _base(db: Session, order: DrugOrder) -> dict[str, object]:
         "total_fen": order.total_fen,
         "self_pay_fen": order.self_pay_fen,
         "insurance_fen": order.insurance_fen,
+        "insurance_state": order.insurance_state,
         "pickup": order.pickup,
         "pharmacy_id": order.pharmacy_id,
         "address_id": order.address_id,

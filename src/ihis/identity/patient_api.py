@@ -19,6 +19,7 @@ from ihis.identity.auth_service import SecretRejected, record_rejection
 from ihis.identity.consent import ConsentedPatient
 from ihis.identity.models import UserAccount, Visitor
 from ihis.identity.schemas_patient import (
+    InsuranceBindIn,
     PasswordResetIn,
     PatientLoginIn,
     PatientLoginOut,
@@ -28,8 +29,11 @@ from ihis.identity.schemas_patient import (
     SmsCodeRequestIn,
     SmsCodeRequestOut,
     VisitorIn,
+    VisitorInsuranceOut,
     VisitorOut,
 )
+from ihis.integrations.insurance import service as insurance
+from ihis.integrations.insurance.protocol import INSURANCE_TYPES, InsuranceError
 from ihis.integrations.realname.client import RealNameClient, RealNameConfig
 from ihis.integrations.realname.protocol import RealNameUnavailable
 from ihis.platform import audit, jobs
@@ -243,8 +247,21 @@ def patch_profile(body: ProfilePatchIn, actor: PatientActor, db: Db) -> ProfileO
 # --- visitors ---------------------------------------------------------------------------------
 
 
+def _insurance_out(visitor: Visitor) -> VisitorInsuranceOut | None:
+    if visitor.insurance_bound_at is None or not visitor.insurance_type:
+        return None
+    return VisitorInsuranceOut(
+        psn_no=visitor_service.mask_psn_no(visitor.insurance_psn_no) or "",
+        insutype=visitor.insurance_type,
+        insutype_name=INSURANCE_TYPES.get(visitor.insurance_type, visitor.insurance_type),
+        area=visitor.insurance_area or "",
+        bound_at=visitor.insurance_bound_at,
+    )
+
+
 def _visitor_out(visitor: Visitor) -> VisitorOut:
     age = visitor_service.today_age(visitor)
+    binding = _insurance_out(visitor)
     return VisitorOut(
         id=visitor.id,
         relation=visitor.relation,
@@ -257,6 +274,8 @@ def _visitor_out(visitor: Visitor) -> VisitorOut:
         under_six=age.under_six,
         verified_at=visitor.verified_at,
         created_at=visitor.created_at,
+        insurance_bound=binding is not None,
+        insurance=binding,
     )
 
 
@@ -318,4 +337,46 @@ def get_visitor(visitor_id: int, actor: PatientActor, db: ReadDb) -> VisitorOut:
 def delete_visitor(visitor_id: int, actor: PatientActor, db: Db) -> Response:
     """Remove a visitor from the patient's list."""
     visitor_service.remove_visitor(db, actor, visitor_id)
+    return Response(status_code=204)
+
+
+@router.post("/me/visitors/{visitor_id}/insurance", response_model=VisitorOut, tags=["patient"])
+def bind_insurance(
+    visitor_id: int,
+    body: InsuranceBindIn,
+    actor: ConsentedPatient,
+    database: DatabaseDep,
+    settings: AppSettings,
+) -> VisitorOut:
+    """Bind a visitor's 医保 (infno 1101 at the platform with the verified ID number and name)."""
+    with database.unit_of_work(write=False) as rdb:
+        visitor = visitor_service.get_visitor(rdb, actor, visitor_id)
+        id_number, name = visitor.id_number, visitor.name
+    # No unit of work is open during the platform call (as for the real-name authority).
+    try:
+        gateway = insurance.insurance_gateway(settings)
+    except InsuranceError:
+        raise insurance.platform_unavailable() from None
+    try:
+        person = insurance.find_person(gateway, id_number, name)
+    except (insurance.PersonNotInsured, UpstreamFailed) as exc:
+        audit.record_independent(
+            database,
+            actor.audit(),
+            "visitor.insurance_bind",
+            resource_type="visitor",
+            resource_id=visitor_id,
+            patient_id=visitor_id,
+            outcome="failure",
+            detail={"reason": exc.code},
+        )
+        raise
+    with database.unit_of_work(write=True) as db:
+        return _visitor_out(visitor_service.bind_insurance(db, actor, visitor_id, person))
+
+
+@router.delete("/me/visitors/{visitor_id}/insurance", status_code=204, tags=["patient"])
+def unbind_insurance(visitor_id: int, actor: PatientActor, db: Db) -> Response:
+    """Unbind a visitor's 医保: later drug orders are self-pay (already priced ones keep their split)."""
+    visitor_service.unbind_insurance(db, actor, visitor_id)
     return Response(status_code=204)

@@ -88,6 +88,22 @@ class VisitorIn(_In):
     relation: Relation
 
 
+class VisitorInsuranceOut(BaseModel):
+    """A visitor's 医保 binding: the scheme, the insured area and the person number masked."""
+
+    psn_no: str  # masked: 110*************1234
+    insutype: str  # 310 职工基本医疗保险 | 390 城乡居民基本医疗保险
+    insutype_name: str
+    area: str  # 参保地 (6-digit admdvs)
+    bound_at: dt.datetime
+
+
+class InsuranceBindIn(_In):
+    """The patient authorizes the query of this visitor's insurance at the national platform."""
+
+    agree: Literal[True]
+
+
 class VisitorOut(BaseModel):
     """A visitor as the patient sees them: personal data masked, age facts derived."""
 
@@ -103,6 +119,8 @@ class VisitorOut(BaseModel):
     under_six: bool
     verified_at: dt.datetime | None
     created_at: dt.datetime
+    insurance_bound: bool = False
+    insurance: VisitorInsuranceOut | None = None
 
 
 class ConsentDocumentOut(BaseModel):

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, undefer
 from ihis.identity import idnumbers
 from ihis.identity.access import Actor
 from ihis.identity.models import UserAccount, Visitor
+from ihis.integrations.insurance.protocol import PersonInsurance
 from ihis.integrations.realname.protocol import RealNameUnavailable, RealNameVerifier, Verdict, Verification
 from ihis.platform import audit
 from ihis.platform.clock import utcnow
@@ -192,7 +193,7 @@ def list_visitors(db: Session, actor: Actor) -> list[Visitor]:
     rows = list(
         db.scalars(
             select(Visitor)
-            .options(undefer(Visitor.id_number), undefer(Visitor.phone))
+            .options(undefer(Visitor.id_number), undefer(Visitor.phone), undefer(Visitor.insurance_psn_no))
             .where(_mine(actor))
             .order_by((Visitor.relation != SELF), Visitor.id)
         )
@@ -213,7 +214,7 @@ def get_visitor(db: Session, actor: Actor, visitor_id: int, *, audited: bool = T
     """One of the caller's visitors, or 404 (another account's visitor does not exist for them)."""
     visitor = db.scalar(
         select(Visitor)
-        .options(undefer(Visitor.id_number), undefer(Visitor.phone))
+        .options(undefer(Visitor.id_number), undefer(Visitor.phone), undefer(Visitor.insurance_psn_no))
         .where(Visitor.id == visitor_id, _mine(actor))
     )
     if visitor is None:
@@ -252,3 +253,83 @@ def remove_visitor(db: Session, actor: Actor, visitor_id: int) -> None:
 def today_age(visitor: Visitor, today: dt.date | None = None) -> idnumbers.AgeFacts:
     """Age, minor and under-six flags of a visitor today."""
     return idnumbers.age_facts(visitor.birth_date, today=today)
+
+
+# --- 医保 binding (infno 1101) ----------------------------------------------------------------
+
+
+def mask_psn_no(psn_no: str | None) -> str | None:
+    """11010512345678901234 -> 110*************1234: the area's first 3 and the last 4 characters."""
+    if not psn_no:
+        return None
+    if len(psn_no) < 12:
+        return "*" * (len(psn_no) - 2) + psn_no[-2:]
+    return psn_no[:3] + "*" * (len(psn_no) - 7) + psn_no[-4:]
+
+
+def bind_insurance(db: Session, actor: Actor, visitor_id: int, person: PersonInsurance) -> Visitor:
+    """Store the platform's answer on one of the caller's visitors (binding again refreshes it)."""
+    now = utcnow()
+    bound = db.execute(
+        update(Visitor)
+        .where(Visitor.id == visitor_id, _mine(actor))
+        .values(
+            insurance_psn_no=person.psn_no,
+            insurance_type=person.insutype,
+            insurance_area=person.insuplc_admdvs,
+            insurance_bound_at=now,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if not bound.rowcount:  # type: ignore[attr-defined]
+        raise NotFound("就诊人不存在", "Visitor not found")
+    # The person number is personal data: the audit keeps the scheme and area only.
+    audit.record(
+        db,
+        actor.audit(),
+        "visitor.insurance_bind",
+        resource_type="visitor",
+        resource_id=visitor_id,
+        patient_id=visitor_id,
+        detail={"insutype": person.insutype, "insuplc_admdvs": person.insuplc_admdvs},
+    )
+    visitor = get_visitor(db, actor, visitor_id, audited=False)
+    db.refresh(visitor)
+    return visitor
+
+
+def unbind_insurance(db: Session, actor: Actor, visitor_id: int) -> None:
+    """Forget a visitor's 医保 binding (orders already priced keep their split); idempotent."""
+    visitor = get_visitor(db, actor, visitor_id, audited=False)
+    cleared = db.execute(
+        update(Visitor)
+        .where(Visitor.id == visitor.id, _mine(actor), Visitor.insurance_bound_at.is_not(None))
+        .values(
+            insurance_psn_no=None,
+            insurance_type=None,
+            insurance_area=None,
+            insurance_bound_at=None,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if cleared.rowcount:  # type: ignore[attr-defined]
+        audit.record(
+            db,
+            actor.audit(),
+            "visitor.insurance_unbind",
+            resource_type="visitor",
+            resource_id=visitor.id,
+            patient_id=visitor.id,
+        )
+
+
+def insured_number(db: Session, visitor_id: int) -> str | None:
+    """The bound person number (人员编号) of a visitor, for the insurance split and settlement."""
+    row = db.execute(
+        select(Visitor.insurance_psn_no, Visitor.insurance_bound_at).where(Visitor.id == visitor_id)
+    ).one_or_none()
+    if row is None or row.insurance_bound_at is None or not row.insurance_psn_no:
+        return None
+    return str(row.insurance_psn_no)

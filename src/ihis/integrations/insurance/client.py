@@ -2,7 +2,7 @@
 
 Messages follow the national platform's envelope: ``{"infno", "msgid", "input"}`` in,
 ``{"infcode": 0 | -1, "err_msg", "output"}`` out (``err_code`` names a refusal). Every attempt is
-signed afresh and carries a new ``msgid``. All four transactions are safe to repeat (a query, a
+signed afresh and carries a new ``msgid``. All five transactions are safe to repeat (two queries, a
 pre-settlement that records nothing, and settlement and reversal keyed by our bill ref), so
 transport errors, 429 and 5xx are retried with backoff.
 """
@@ -23,11 +23,13 @@ from ihis.integrations.insurance.config import InsuranceConfig
 from ihis.integrations.insurance.protocol import (
     INFNO_CANCEL,
     INFNO_CLASSIFY,
+    INFNO_PERSON,
     INFNO_PRESETTLE,
     INFNO_SETTLE,
     InsuranceError,
     InsuranceItemQuery,
     ItemClass,
+    PersonInsurance,
     Settlement,
     Split,
     SplitLine,
@@ -102,6 +104,27 @@ class HttpInsuranceClient:
         self.attempts = max(1, attempts)
         self.backoff_seconds = backoff_seconds
         self._sleep = sleep
+
+    def person_info(self, id_number: str, name: str) -> PersonInsurance:
+        """1101: the person's number, scheme and insured area (resident ID card, 证件类型 01)."""
+        query = {
+            "mdtrt_cert_type": "02",  # 就诊凭证类型 02: 居民身份证
+            "mdtrt_cert_no": id_number,
+            "psn_cert_type": "01",  # 人员证件类型 01: 居民身份证
+            "certno": id_number,
+            "psn_name": name,
+        }
+        output = self._call(INFNO_PERSON, query)
+        try:
+            base, insured = output["baseinfo"], output["insuinfo"]
+            first = insured[0]
+            return PersonInsurance(
+                psn_no=str(base["psn_no"]),
+                insutype=str(first["insutype"]),
+                insuplc_admdvs=str(first["insuplc_admdvs"]),
+            )
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise InsuranceError("bad_response", retryable=True) from exc
 
     def classify(self, items: list[InsuranceItemQuery]) -> list[ItemClass]:
         """1312: the class and self-pay-first ratio of each item, in order."""

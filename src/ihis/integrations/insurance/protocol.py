@@ -19,10 +19,16 @@ FULL_RATIO_BP: Final = 10_000
 # category and product segments (the demo formulary writes X/Z/T + the 7-character ATC code + 15
 # digits). Anything else is not a catalogue code.
 INSURANCE_CODE: Final = re.compile(r"^[XZT][A-Z0-9]{22}$")
+# 险种类型 (insutype) of the basic schemes a drug order can be settled with.
+INSURANCE_TYPES: Final = {"310": "职工基本医疗保险", "390": "城乡居民基本医疗保险"}
+# 医保区划 (admdvs): six digits, the GB/T 2260 region code of the insured area.
+ADMDVS: Final = re.compile(r"^\d{6}$")
+PSN_NO: Final = re.compile(r"^[0-9A-Za-z]{8,30}$")
 
 # Transaction numbers (infno) of the national platform's interface specification
-# (医疗保障信息平台 定点医药机构接口规范): catalogue query, outpatient pre-settlement,
-# settlement and settlement reversal.
+# (医疗保障信息平台 定点医药机构接口规范): person query, catalogue query, outpatient
+# pre-settlement, settlement and settlement reversal.
+INFNO_PERSON: Final = "1101"
 INFNO_CLASSIFY: Final = "1312"
 INFNO_PRESETTLE: Final = "2206"
 INFNO_SETTLE: Final = "2207"
@@ -42,6 +48,15 @@ class InsuranceItemQuery:
     def total_fen(self) -> int:
         """Quantity times unit price."""
         return self.quantity * self.price_fen
+
+
+@dataclass(frozen=True)
+class PersonInsurance:
+    """1101 人员信息获取: the person number (人员编号), the scheme (险种) and the insured area (参保地)."""
+
+    psn_no: str
+    insutype: str
+    insuplc_admdvs: str
 
 
 @dataclass(frozen=True)
@@ -95,7 +110,11 @@ class InsuranceError(Exception):
 
 
 class InsuranceGateway(Protocol):
-    """Anything that classifies, pre-settles and settles (the HTTP client, or a fake in unit tests)."""
+    """Anything that finds persons, classifies, pre-settles and settles (the HTTP client, or a fake)."""
+
+    def person_info(self, id_number: str, name: str) -> PersonInsurance:  # pragma: no cover
+        """1101: the person's insurance by resident ID number and name (``InsuranceError`` if none)."""
+        ...
 
     def classify(self, items: list[InsuranceItemQuery]) -> list[ItemClass]:  # pragma: no cover
         """The class of each item, in order."""

@@ -11,10 +11,17 @@ anatomical main group: A (alimentary tract and metabolism), B (blood), C (cardio
 D (dermatologicals), V (various) -> 丙; any other group -> 乙.
 
 Failure injection: an insured id (``psn_no``) ending in ``0000`` is not insured (``PSN_NOT_INSURED``).
+
+Persons (1101): every checksum-valid 18-character resident ID number is a known insured person,
+except those whose order code (顺序码, characters 15-17) is ``900`` or above: the platform finds
+nobody (``PSN_NOT_FOUND``), so tests and the demo can have both. The answer is derived from the
+number alone: ``psn_no`` = the region code + 14 digits of its SHA-256 (never ending in ``0000``),
+``insuplc_admdvs`` = its region code, ``insutype`` 390 (城乡居民) under 18, else 310 (职工).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -40,20 +47,25 @@ from ihis.integrations.insurance.models import (
 from ihis.integrations.insurance.protocol import (
     INFNO_CANCEL,
     INFNO_CLASSIFY,
+    INFNO_PERSON,
     INFNO_PRESETTLE,
     INFNO_SETTLE,
     INSURANCE_CODE,
     ITEM_CLASSES,
+    PSN_NO,
     InsuranceItemQuery,
     ItemClass,
 )
-from ihis.platform.clock import utcnow
+from ihis.platform.clock import local_today, utcnow
 from ihis.platform.http import AppSettings, Db
 
 router = APIRouter(prefix="/sandbox/insurance", tags=["sandbox"], include_in_schema=False)
 
 DEFAULT_CLASS_BY_GROUP: Final = {"A": "甲", "B": "甲", "C": "甲", "D": "丙", "V": "丙"}
-PSN_NO = re.compile(r"^[0-9A-Za-z]{8,30}$")
+RESIDENT_ID = re.compile(r"^\d{17}[\dX]$")
+# Order codes from here up are persons the sandbox platform does not know (see the module docstring).
+UNKNOWN_PERSON_ORDER_CODE: Final = 900
+ADULT_AGE: Final = 18
 BILL_REF = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 NOT_INSURED_SUFFIX: Final = "0000"
 MAX_ITEMS: Final = 200
@@ -214,7 +226,52 @@ def _classify(db: Session, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _check_digit(body: str) -> str:
+    """GB 11643 check character of the first 17 digits."""
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return "10X98765432"[sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11]
+
+
+def person_of(certno: str, today: dt.date | None = None) -> dict[str, Any]:
+    """The sandbox platform's 1101 answer for a resident ID number (see the module docstring)."""
+    if int(certno[14:17]) >= UNKNOWN_PERSON_ORDER_CODE:
+        raise Refusal("PSN_NOT_FOUND", "未查询到该人员的参保信息")
+    admdvs = certno[:6]
+    digits = f"{int(hashlib.sha256(certno.encode()).hexdigest(), 16) % 10**14:014d}"
+    if digits.endswith(NOT_INSURED_SUFFIX):  # that suffix is the pre-settlement's failure injection
+        digits = digits[:-1] + "1"
+    day = today or local_today()
+    birth_year = int(certno[6:10])
+    age = day.year - birth_year - ((day.month, day.day) < (int(certno[10:12]), int(certno[12:14])))
+    return {
+        "baseinfo": {
+            "psn_no": admdvs + digits,
+            "psn_cert_type": "01",
+            "gend": "1" if int(certno[16]) % 2 else "2",
+        },
+        "insuinfo": [
+            {
+                "insutype": "390" if age < ADULT_AGE else "310",
+                "psn_insu_stas": "1",  # 参保缴费
+                "insuplc_admdvs": admdvs,
+            }
+        ],
+    }
+
+
+def _person(db: Session, data: dict[str, Any]) -> dict[str, Any]:
+    certno, name = data.get("certno"), data.get("psn_name")
+    if data.get("psn_cert_type") != "01" or not isinstance(certno, str) or not RESIDENT_ID.match(certno):
+        raise Refusal("PARAM_ERROR", "certno: 18-character resident ID number")
+    if _check_digit(certno[:17]) != certno[17]:
+        raise Refusal("PARAM_ERROR", "certno: check character")
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 50:
+        raise Refusal("PARAM_ERROR", "psn_name required")
+    return person_of(certno)
+
+
 HANDLERS: Final = {
+    INFNO_PERSON: _person,
     INFNO_CLASSIFY: _classify,
     INFNO_PRESETTLE: _presettle,
     INFNO_SETTLE: _settle,
@@ -256,7 +313,7 @@ def _claim_nonce(db: Session, nonce: str) -> bool:
 def transaction(
     infno: str, request: Request, body: Annotated[bytes, Depends(raw_body)], db: Db, settings: AppSettings
 ) -> JSONResponse:
-    """One platform transaction (1312, 2206, 2207, 2208), signed."""
+    """One platform transaction (1101, 1312, 2206, 2207, 2208), signed."""
     config = InsuranceConfig.from_settings(settings)
     reason, nonce = signing.check(
         request.headers,

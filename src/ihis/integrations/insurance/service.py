@@ -14,14 +14,18 @@ import structlog
 from ihis.integrations.insurance.client import HttpInsuranceClient
 from ihis.integrations.insurance.config import InsuranceConfig
 from ihis.integrations.insurance.protocol import (
+    ADMDVS,
+    INSURANCE_TYPES,
+    PSN_NO,
     InsuranceError,
     InsuranceGateway,
     InsuranceItemQuery,
+    PersonInsurance,
     Split,
 )
 from ihis.integrations.insurance.rules import self_pay_split
 from ihis.platform import jobs
-from ihis.platform.errors import InvalidInput, UpstreamFailed
+from ihis.platform.errors import Conflict, InvalidInput, UpstreamFailed
 from ihis.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -32,6 +36,45 @@ MAX_LINES = 200
 def insurance_gateway(settings: Settings) -> InsuranceGateway:
     """The production client on the process's outbound HTTP client."""
     return HttpInsuranceClient(jobs.runtime().http, InsuranceConfig.from_settings(settings))
+
+
+class PersonNotInsured(Conflict):
+    """The platform knows no insured person by this ID number and name."""
+
+    code = "insurance_not_found"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "未查询到该就诊人的医保参保信息，可继续自费就医",
+            "The insurance platform has no insured person with these details; pay yourself",
+        )
+
+
+def platform_unavailable() -> UpstreamFailed:
+    return UpstreamFailed(
+        "医保平台暂不可用，请稍后再试", "The insurance platform is unavailable; try again later"
+    )
+
+
+def find_person(gateway: InsuranceGateway, id_number: str, name: str) -> PersonInsurance:
+    """1101: the person's insurance; 409 ``insurance_not_found`` if none, 502 if the platform is down.
+
+    Only the basic schemes the drug settlement uses (310, 390) are accepted, and the answer's shape
+    is checked before anything is stored.
+    """
+    try:
+        person = gateway.person_info(id_number, name)
+    except InsuranceError as exc:
+        log.warning("insurance_person_query_failed", code=exc.code)  # never the ID number
+        if exc.code in ("psn_not_found", "psn_not_insured"):
+            raise PersonNotInsured() from exc
+        raise platform_unavailable() from exc
+    if person.insutype not in INSURANCE_TYPES:
+        raise PersonNotInsured()
+    if not PSN_NO.match(person.psn_no) or not ADMDVS.match(person.insuplc_admdvs):
+        log.error("insurance_person_answer_malformed")
+        raise platform_unavailable()
+    return person
 
 
 def _check(items: Sequence[InsuranceItemQuery]) -> None:

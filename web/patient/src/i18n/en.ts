@@ -110,6 +110,18 @@ export default {
     deleted: "Deleted",
     deleteConfirm: "Delete patient {name}?",
     realNameHint: "Online care requires real-name verification: the name, ID number and mobile number are checked with the authority. Children under 6 must be accompanied by a guardian.",
+    insurance: {
+      tag: "Insurance bound",
+      none: "No medical insurance (self-pay)",
+      bind: "Bind insurance",
+      unbind: "Unbind",
+      bindTitle: "Bind medical insurance",
+      bindConfirm: "{name}'s verified identity will be used to look up their medical insurance at the national insurance platform. Once bound, the insurance fund pays its share of prescribed drugs and you pay only the self-pay part. Authorize the lookup?",
+      bound: "Insurance bound",
+      unbindConfirm: "Unbind {name}'s medical insurance? Later drug orders will be self-pay; orders already confirmed are not affected.",
+      unbound: "Insurance unbound",
+      types: { "310": "Employee basic medical insurance", "390": "Urban and rural resident medical insurance" },
+    },
   },
   consent: {
     version: "Version {version}",

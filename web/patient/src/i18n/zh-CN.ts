@@ -110,6 +110,18 @@ export default {
     deleted: "已删除",
     deleteConfirm: "确定删除就诊人 {name} 吗？",
     realNameHint: "根据互联网诊疗管理要求，就诊人须实名认证：姓名、身份证号、手机号将与权威数据核验。6 岁以下儿童就诊须有监护人陪同。",
+    insurance: {
+      tag: "医保已绑定",
+      none: "未绑定医保（自费）",
+      bind: "绑定医保",
+      unbind: "解绑",
+      bindTitle: "绑定医保",
+      bindConfirm: "将使用 {name} 的实名信息向国家医保信息平台查询参保信息。绑定后，处方药品可使用医保统筹支付，您只需支付自付部分。是否授权查询？",
+      bound: "医保已绑定",
+      unbindConfirm: "解绑 {name} 的医保吗？之后的药品订单将按自费结算，已确认的订单不受影响。",
+      unbound: "已解绑医保",
+      types: { "310": "职工基本医疗保险", "390": "城乡居民基本医疗保险" },
+    },
   },
   consent: {
     version: "版本 {version}",
