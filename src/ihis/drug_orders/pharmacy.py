@@ -4,8 +4,10 @@ The stock reservation is consumed when the drugs leave the shelf for good (hando
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, object_session
 
 from ihis.drug_orders import lifecycle, pickup
 from ihis.drug_orders.lifecycle import OrderChanged
@@ -17,8 +19,10 @@ from ihis.drug_orders.models import (
     PACKED,
     PAID,
     READY_FOR_PICKUP,
+    RETURNED,
     STATUSES,
     DrugOrder,
+    DrugOrderEvent,
     PatientAddress,
 )
 from ihis.drug_orders.payment import patient_name, stock_ref
@@ -30,11 +34,17 @@ from ihis.integrations.logistics.protocol import Party
 from ihis.notifications.service import notify
 from ihis.notifications.templates import Event
 from ihis.platform.db import Database
-from ihis.platform.errors import Conflict, Forbidden, InvalidInput
+from ihis.platform.errors import Conflict, Forbidden, InvalidInput, NotFound
+from ihis.prescribing.models import Prescription
 from ihis.settings import Settings
 from ihis.tenancy.models import Institution
 
-WORK_QUEUE = (PAID, DISPENSING, DISPENSED, PACKED)
+# A returned parcel waits for the pharmacy too (inspection, then reship or refund).
+WORK_QUEUE = (PAID, DISPENSING, DISPENSED, PACKED, RETURNED)
+RESHIPPED = "return_reshipped"  # the timeline kind of a reship after a return (returns.py)
+# What the patient's QR code encodes (GET /me/drug-orders/{id}/qr): the prescription number,
+# ``CF`` + issue date + the row id of at least 8 digits (prescribing.drafts.number_for).
+PRESCRIPTION_NUMBER = re.compile(r"^CF\d{16,30}$")
 
 
 def queue(db: Session, actor: Actor, status: str | None) -> list[DrugOrder]:
@@ -50,6 +60,29 @@ def queue(db: Session, actor: Actor, status: str | None) -> list[DrugOrder]:
             .limit(200)
         )
     )
+
+
+def by_number(db: Session, actor: Actor, number: str) -> DrugOrder:
+    """取药核验: the order of a prescription number scanned from the patient's QR code or typed at the
+    window (malformed 422; not an order of this institution 404)."""
+    if not PRESCRIPTION_NUMBER.fullmatch(number):
+        raise InvalidInput.field(
+            "path.number", "number_invalid", "处方编号格式不正确", "Not a prescription number"
+        )
+    # Through the prescription's unique (institution_id, number) key: one order per prescription.
+    order = db.scalar(
+        select(DrugOrder)
+        .join(Prescription, Prescription.id == DrugOrder.prescription_id)
+        .where(
+            Prescription.institution_id == actor.institution_id,
+            Prescription.number == number,
+            DrugOrder.institution_id == actor.institution_id,
+        )
+        .execution_options(populate_existing=True)
+    )
+    if order is None:
+        raise NotFound("该处方没有药品订单", "No drug order for this prescription number")
+    return order
 
 
 def dispense(db: Session, actor: Actor, order_id: int) -> DrugOrder:
@@ -127,7 +160,25 @@ def ready(db: Session, actor: Actor, order_id: int) -> DrugOrder:
 
 
 def shipment_ref(order: DrugOrder) -> str:
+    """The courier ref of the order's current parcel (after a return, each reship has its own)."""
+    db = object_session(order)
+    if db is not None and order.waybill_no:
+        ref = logistics.ref_of_waybill(db, order.institution_id, order.waybill_no)
+        if ref is not None:
+            return ref
     return f"drug-order-{order.id}"
+
+
+def _next_ref(db: Session, order: DrugOrder) -> str:
+    """``drug-order-<id>``, then ``-2``, ``-3`` per reship: the courier issues one waybill per ref, and
+    the same ref again (a retried handover) answers the same waybill."""
+    reships = db.scalar(
+        select(func.count())
+        .select_from(DrugOrderEvent)
+        .where(DrugOrderEvent.order_id == order.id, DrugOrderEvent.kind == RESHIPPED)
+    )
+    base = f"drug-order-{order.id}"
+    return base if not reships else f"{base}-{reships + 1}"
 
 
 def _sender(db: Session, order: DrugOrder) -> Party:
@@ -151,7 +202,7 @@ def handover(database: Database, actor: Actor, order_id: int, settings: Settings
         assert address is not None, "a delivery order has an address (CHECK)"
         receiver = Party(address.recipient, address.phone, f"{address.region}{address.detail}")
         sender = _sender(db, order)
-        ref = shipment_ref(order)
+        ref = _next_ref(db, order)
     view = logistics.book_shipment(
         database, actor.institution_id, ref, sender=sender, receiver=receiver, description="药品 1 件"
     )

@@ -1,5 +1,6 @@
 """Pharmacy endpoints (``pharmacy.dispense``): the order queue, dispense, re-check (a pharmacist other
-than the dispenser), pack, courier handover or ready for pickup, sign-off, refund decisions."""
+than the dispenser), pack, courier handover or ready for pickup, sign-off, refund decisions, and a
+returned parcel's receipt and resolution (a pharmacist)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
 
-from ihis.drug_orders import lifecycle, pharmacy, pickup, refunds, views
+from ihis.drug_orders import lifecycle, pharmacy, pickup, refunds, returns, views
 from ihis.drug_orders.schemas import (
     PharmacyOrderOut,
     RecheckIn,
@@ -29,6 +31,21 @@ Pharmacist = Annotated[Actor, Depends(require(Permission.PHARMACY_DISPENSE, Perm
 CODE = re.compile(r"^\d{6}$")
 
 
+class ReturnReceiptIn(BaseModel):
+    """验收 of a returned parcel: ``intact`` or ``damaged`` (then ``note`` is the write-off reason)."""
+
+    condition: str = Field(max_length=16)
+    note: str | None = Field(default=None, max_length=500)
+
+
+class ReturnResolutionIn(BaseModel):
+    """The patient's choice after the pharmacy contacted them: ``reship`` or ``refund``, with the note."""
+
+    choice: str = Field(max_length=16)
+    note: str = Field(max_length=500)
+    address_id: int | None = None  # reship to another address of the patient's book
+
+
 def _out(db: Db | ReadDb, actor: Actor, order_id: int) -> PharmacyOrderOut:
     order = lifecycle.scoped(db, actor.institution_id, order_id)
     return views.pharmacy_out(db, order)
@@ -42,6 +59,22 @@ def order_queue(actor: Dispenser, db: ReadDb, status: str | None = None) -> list
         db, actor.audit(), "drug_order.queue", resource_type="drug_order", detail={"count": len(rows)}
     )
     return [views.pharmacy_out(db, o) for o in rows]
+
+
+@router.get("/by-number/{number}", response_model=PharmacyOrderOut)
+def order_by_number(number: str, actor: Dispenser, db: ReadDb) -> PharmacyOrderOut:
+    """取药核验: the order of a prescription number (the patient's QR code or typed at the window)."""
+    order = pharmacy.by_number(db, actor, number)
+    audit.record(
+        db,
+        actor.audit(),
+        "drug_order.read",
+        resource_type="drug_order",
+        resource_id=order.id,
+        patient_id=order.visitor_id,
+        detail={"by": "number"},
+    )
+    return views.pharmacy_out(db, order)
 
 
 @router.get("/{order_id}", response_model=PharmacyOrderOut)
@@ -93,7 +126,7 @@ def sign_off(order_id: int, body: SignOffIn, actor: Dispenser, request: Request)
             raise InvalidInput.field(
                 "body.id_last4", "id_last4_invalid", "请输入证件号后4位", "Last 4 of the ID"
             )
-    elif not body.code or not CODE.match(body.code):
+    elif not body.code or not CODE.fullmatch(body.code):
         raise InvalidInput.field(
             "body.code", "code_invalid", "取药码为6位数字", "The pickup code has 6 digits"
         )
@@ -113,3 +146,16 @@ def refund_decision(order_id: int, body: RefundDecisionIn, actor: Dispenser, db:
 def special_refund(order_id: int, body: SpecialRefundIn, actor: Pharmacist, db: Db) -> PharmacyOrderOut:
     """After handover: a refund recorded with its reason and the parties of the special process."""
     return views.pharmacy_out(db, refunds.special(db, actor, order_id, body.reason, body.parties))
+
+
+@router.post("/{order_id}/return-receipt", response_model=PharmacyOrderOut)
+def return_receipt(order_id: int, body: ReturnReceiptIn, actor: Pharmacist, db: Db) -> PharmacyOrderOut:
+    """A returned parcel is received and inspected: intact -> back to stock, damaged -> written off."""
+    return views.pharmacy_out(db, returns.receive(db, actor, order_id, body.condition, body.note))
+
+
+@router.post("/{order_id}/return-resolution", response_model=PharmacyOrderOut)
+def return_resolution(order_id: int, body: ReturnResolutionIn, actor: Pharmacist, db: Db) -> PharmacyOrderOut:
+    """The patient's choice for a received return: reship (back to packed) or a full refund."""
+    order = returns.resolve(db, actor, order_id, body.choice, body.note, body.address_id)
+    return views.pharmacy_out(db, order)

@@ -1,5 +1,6 @@
 """Stock per pharmacy: reservation when an order is paid, release when it is cancelled, consumption
-when it is dispensed, manual adjustments, and the pull of a partner supplier's stock.
+when it is dispensed, restocking when an intact parcel comes back, manual adjustments, and the pull
+of a partner supplier's stock.
 
 Every movement is one conditional UPDATE (``on_hand - reserved >= :qty``), so concurrent orders can
 never take stock below zero (a CHECK constraint backs it). Reservations are rows keyed by the
@@ -180,6 +181,53 @@ def release(db: Session, institution_id: int, ref: str) -> int:
 def consume(db: Session, institution_id: int, ref: str) -> int:
     """The reserved drugs of ``ref`` were dispensed: on_hand and reserved both drop."""
     return _settle(db, institution_id, ref, "consumed")
+
+
+def restock(db: Session, institution_id: int, ref: str, *, actor: AuditContext) -> int:
+    """An intact returned parcel: the consumed drugs of ``ref`` go back on the shelf, held for ``ref``
+    again (consumed -> reserved; on_hand and reserved both rise); a later release frees them, a later
+    consume ships them again. Each line moves once (guarded), so a repeated call returns 0; audited."""
+    restocked = 0
+    for row in _existing(db, institution_id, ref):
+        claimed = moved(
+            db,
+            update(StockReservation)
+            .where(StockReservation.id == row.id, StockReservation.status == "consumed")
+            .values(status="reserved", updated_at=utcnow()),
+        )
+        if claimed != 1:
+            continue  # not consumed (never shipped, or already back): nothing to put back
+        done = moved(
+            db,
+            update(DrugStock)
+            .where(
+                DrugStock.institution_id == institution_id,
+                DrugStock.pharmacy_id == row.pharmacy_id,
+                DrugStock.drug_id == row.drug_id,
+            )
+            .values(
+                on_hand=DrugStock.on_hand + row.quantity,
+                reserved=DrugStock.reserved + row.quantity,
+                updated_at=utcnow(),
+            ),
+        )
+        if done != 1:  # pragma: no cover - a consumed line always has its stock row
+            raise Conflict("库存记录不一致", "Stock record inconsistent")
+        audit.record(
+            db,
+            actor,
+            "formulary.stock.restock",
+            resource_type="stock_reservation",
+            resource_id=row.id,
+            detail={
+                "ref": ref,
+                "pharmacy_id": row.pharmacy_id,
+                "drug_id": row.drug_id,
+                "quantity": row.quantity,
+            },
+        )
+        restocked += 1
+    return restocked
 
 
 def adjust(db: Session, actor: Actor, pharmacy_id: int, drug_id: int, delta: int, reason: str) -> DrugStock:

@@ -36,7 +36,9 @@ export const MENU: MenuEntry[] = [
   { key: "workstation", route: "workstation", icon: "FirstAidKit", permissions: [], roles: ["doctor"] },
   { key: "formulary", route: "formulary", icon: "Box", permissions: ["formulary.read"] },
   { key: "pharmacyOrders", route: "pharmacy-orders", icon: "Van", permissions: ["pharmacy.dispense"] },
+  { key: "pharmacyPickup", route: "pharmacy-pickup", icon: "Aim", permissions: ["pharmacy.dispense"] },
   { key: "pharmacyReview", route: "pharmacy-review", icon: "Checked", permissions: ["rx.review", "pharmacy.duty_read"] },
+  { key: "adverseReactions", route: "adverse-reactions", icon: "Warning", permissions: [], roles: ["quality"] },
   { key: "mySigning", route: "my-signing", icon: "Stamp", permissions: [], roles: ["doctor", "pharmacist", "senior_pharmacist"] },
   {
     key: "scheduling",

@@ -133,6 +133,18 @@ const routes: RouteRecordRaw[] = [
         meta: { permissions: ["pharmacy.dispense"], title: "menu.pharmacyOrders" },
       },
       {
+        path: "pharmacy/pickup",
+        name: "pharmacy-pickup",
+        component: () => import("./pages/pharmacy/PickupPage.vue"),
+        meta: { permissions: ["pharmacy.dispense"], title: "menu.pharmacyPickup" },
+      },
+      {
+        path: "quality/adverse-reactions",
+        name: "adverse-reactions",
+        component: () => import("./pages/quality/AdverseReactionsPage.vue"),
+        meta: { roles: ["quality"], title: "menu.adverseReactions" },
+      },
+      {
         path: "pharmacy/reviews",
         name: "pharmacy-review",
         component: () => import("./pages/pharmacy/ReviewPage.vue"),

@@ -17,11 +17,18 @@ export async function getOrder(id: number): Promise<DrugOrder> {
   return unwrap(api.GET("/api/v1/me/drug-orders/{order_id}", { params: { path: { order_id: id } } }));
 }
 
-export async function confirmOrder(id: number, pickup: Pickup, addressId: number | null, pharmacyId: number | null): Promise<DrugOrder> {
+/** Confirm the order; ``selfPay`` pays everything oneself although 医保 is bound (自费). */
+export async function confirmOrder(
+  id: number,
+  pickup: Pickup,
+  addressId: number | null,
+  pharmacyId: number | null,
+  selfPay = false,
+): Promise<DrugOrder> {
   return unwrap(
     api.POST("/api/v1/me/drug-orders/{order_id}/confirm", {
       params: { path: { order_id: id } },
-      body: { pickup, address_id: addressId, pharmacy_id: pharmacyId },
+      body: { pickup, address_id: addressId, pharmacy_id: pharmacyId, self_pay: selfPay },
     }),
   );
 }

@@ -6,7 +6,8 @@ tracking events to the ``notify_url`` given at booking, with retries (``sandbox_
 
 Controls (sandbox only, no signature; used by demos and browser tests):
 ``POST /sandbox/courier/waybills/{no}/advance`` moves the parcel to the next status
-(``?status=failed`` etc. to jump forward; ``?push=false`` simulates a lost push).
+(``?status=failed``, ``?status=returned`` etc. to jump forward; ``?push=false`` simulates a lost
+push).
 """
 
 from __future__ import annotations

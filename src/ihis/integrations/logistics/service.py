@@ -239,3 +239,12 @@ def timeline(db: Session, institution_id: int, ref: str) -> list[TimelineEntry]:
         .order_by(ShipmentEvent.occurred_at, ShipmentEvent.id)
     )
     return [TimelineEntry.of(row) for row in rows]
+
+
+def ref_of_waybill(db: Session, institution_id: int, waybill_no: str) -> str | None:
+    """Our order ref of a waybill (an order reshipped after a return has one shipment per parcel)."""
+    return db.scalar(
+        select(Shipment.ref).where(
+            Shipment.institution_id == institution_id, Shipment.waybill_no == waybill_no
+        )
+    )

@@ -3047,6 +3047,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/me/visitors/{visitor_id}/insurance": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Bind Insurance
+         * @description Bind a visitor's 医保 (infno 1101 at the platform with the verified ID number and name).
+         */
+        post: operations["bind_insurance_api_v1_me_visitors__visitor_id__insurance_post"];
+        /**
+         * Unbind Insurance
+         * @description Unbind a visitor's 医保: later drug orders are self-pay (already priced ones keep their split).
+         */
+        delete: operations["unbind_insurance_api_v1_me_visitors__visitor_id__insurance_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/payments/notify/alipay": {
         parameters: {
             query?: never;
@@ -3159,6 +3183,26 @@ export interface paths {
          * @description Orders to work on (default: paid to packed), oldest first.
          */
         get: operations["order_queue_api_v1_pharmacy_orders_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/orders/by-number/{number}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Order By Number
+         * @description 取药核验: the order of a prescription number (the patient's QR code or typed at the window).
+         */
+        get: operations["order_by_number_api_v1_pharmacy_orders_by_number__number__get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -3301,6 +3345,46 @@ export interface paths {
          * @description Approve (stock released, full refund) or refuse (with a note) a patient's refund request.
          */
         post: operations["refund_decision_api_v1_pharmacy_orders__order_id__refund_decision_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/orders/{order_id}/return-receipt": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Return Receipt
+         * @description A returned parcel is received and inspected: intact -> back to stock, damaged -> written off.
+         */
+        post: operations["return_receipt_api_v1_pharmacy_orders__order_id__return_receipt_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/pharmacy/orders/{order_id}/return-resolution": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Return Resolution
+         * @description The patient's choice for a received return: reship (back to packed) or a full refund.
+         */
+        post: operations["return_resolution_api_v1_pharmacy_orders__order_id__return_resolution_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -3696,11 +3780,73 @@ export interface paths {
         };
         /**
          * Adverse Reactions
-         * @description Adverse-reaction reports of the institution, newest first (audited read).
+         * @description Adverse-reaction reports of the institution, newest first, by reporting date, severity and
+         *     handling status (new / reviewed / reported) (audited read).
          */
         get: operations["adverse_reactions_api_v1_quality_adverse_reactions_get"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/quality/adverse-reactions/{report_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Adverse Reaction
+         * @description One adverse-reaction report (audited read, with the patient).
+         */
+        get: operations["adverse_reaction_api_v1_quality_adverse_reactions__report_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/quality/adverse-reactions/{report_id}/national-report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report Adverse Reaction
+         * @description 上报: a reviewed report was filed with the national ADR monitoring system under ``report_no``
+         *     (``reviewed -> reported``; audited with the patient).
+         */
+        post: operations["report_adverse_reaction_api_v1_quality_adverse_reactions__report_id__national_report_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/quality/adverse-reactions/{report_id}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Review Adverse Reaction
+         * @description 评价: a new report is assessed with a note (``new -> reviewed``; audited with the patient).
+         */
+        post: operations["review_adverse_reaction_api_v1_quality_adverse_reactions__report_id__review_post"];
         delete?: never;
         options?: never;
         head?: never;
@@ -4472,7 +4618,8 @@ export interface paths {
         };
         /**
          * Workbench
-         * @description Today's sessions with their counts and the patients waiting, by queue number (BJ 5.2.1).
+         * @description Today's sessions (and any already open for early start) with their counts and the patients
+         *     waiting, by queue number (BJ 5.2.1).
          */
         get: operations["workbench_api_v1_workstation_today_get"];
         put?: never;
@@ -5126,6 +5273,11 @@ export interface components {
              * @enum {string}
              */
             pickup: "window" | "delivery" | "partner_pharmacy";
+            /**
+             * Self Pay
+             * @default false
+             */
+            self_pay?: boolean;
         };
         /** ConsentAcceptIn */
         ConsentAcceptIn: {
@@ -6177,6 +6329,17 @@ export interface components {
             /** Name */
             name: string;
         };
+        /**
+         * InsuranceBindIn
+         * @description The patient authorizes the query of this visitor's insurance at the national platform.
+         */
+        InsuranceBindIn: {
+            /**
+             * Agree
+             * @constant
+             */
+            agree: true;
+        };
         /** IntegrityOut */
         IntegrityOut: {
             /** Document Id */
@@ -6363,6 +6526,16 @@ export interface components {
             /** Blocked */
             blocked: boolean;
         };
+        /**
+         * NationalReportIn
+         * @description The number the national ADR monitoring system gave the report, and an optional note.
+         */
+        NationalReportIn: {
+            /** Note */
+            note?: string | null;
+            /** Report No */
+            report_no: string;
+        };
         /** OrderOut */
         OrderOut: {
             /** Address Id */
@@ -6373,6 +6546,8 @@ export interface components {
             id: number;
             /** Insurance Fen */
             insurance_fen: number;
+            /** Insurance State */
+            insurance_state?: string | null;
             /** Lines */
             lines: components["schemas"]["ihis__drug_orders__schemas__LineOut"][];
             /** Number */
@@ -6521,6 +6696,8 @@ export interface components {
             id: number;
             /** Insurance Fen */
             insurance_fen: number;
+            /** Insurance State */
+            insurance_state?: string | null;
             /** Lines */
             lines: components["schemas"]["ihis__drug_orders__schemas__LineOut"][];
             /** Number */
@@ -6618,6 +6795,8 @@ export interface components {
             id: number;
             /** Insurance Fen */
             insurance_fen: number;
+            /** Insurance State */
+            insurance_state?: string | null;
             /** Lines */
             lines: components["schemas"]["ihis__drug_orders__schemas__LineOut"][];
             /** Number */
@@ -7198,6 +7377,53 @@ export interface components {
             /** Version */
             version: number;
         };
+        /**
+         * QualityReactionOut
+         * @description A report as quality staff see it: the order's drugs and prescription (patient masked) and its
+         *     handling — reviewed (who, when, the note), reported nationally (number, who, when).
+         */
+        QualityReactionOut: {
+            /** Description */
+            description: string;
+            /** Drug Names */
+            drug_names: string[];
+            /** Id */
+            id: number;
+            /** National Report No */
+            national_report_no?: string | null;
+            /** National Reported At */
+            national_reported_at?: string | null;
+            /** National Reported By Name */
+            national_reported_by_name?: string | null;
+            /** Number */
+            number: string;
+            /**
+             * Onset Date
+             * Format: date
+             */
+            onset_date: string;
+            /** Order Id */
+            order_id: number;
+            /** Patient Name */
+            patient_name: string | null;
+            /** Prescription Id */
+            prescription_id: number;
+            /**
+             * Reported At
+             * Format: date-time
+             */
+            reported_at: string;
+            /** Review Note */
+            review_note?: string | null;
+            /** Reviewed At */
+            reviewed_at?: string | null;
+            /** Reviewed By Name */
+            reviewed_by_name?: string | null;
+            /** Severity */
+            severity: string;
+            /** Status */
+            status: string;
+        };
         /** ReactionIn */
         ReactionIn: {
             /** Description */
@@ -7237,6 +7463,14 @@ export interface components {
             reported_at: string;
             /** Severity */
             severity: string;
+        };
+        /**
+         * ReactionReviewIn
+         * @description 评价: the quality staff's assessment (2-2000 characters).
+         */
+        ReactionReviewIn: {
+            /** Note */
+            note: string;
         };
         /** ReadAllOut */
         ReadAllOut: {
@@ -7547,6 +7781,28 @@ export interface components {
             items: components["schemas"]["RegistrationOut"][];
             /** Total */
             total: number;
+        };
+        /**
+         * ReturnReceiptIn
+         * @description 验收 of a returned parcel: ``intact`` or ``damaged`` (then ``note`` is the write-off reason).
+         */
+        ReturnReceiptIn: {
+            /** Condition */
+            condition: string;
+            /** Note */
+            note?: string | null;
+        };
+        /**
+         * ReturnResolutionIn
+         * @description The patient's choice after the pharmacy contacted them: ``reship`` or ``refund``, with the note.
+         */
+        ReturnResolutionIn: {
+            /** Address Id */
+            address_id?: number | null;
+            /** Choice */
+            choice: string;
+            /** Note */
+            note: string;
         };
         /** ReviewOut */
         ReviewOut: {
@@ -8707,6 +8963,25 @@ export interface components {
             relation: "self" | "spouse" | "child" | "parent" | "other";
         };
         /**
+         * VisitorInsuranceOut
+         * @description A visitor's 医保 binding: the scheme, the insured area and the person number masked.
+         */
+        VisitorInsuranceOut: {
+            /** Area */
+            area: string;
+            /**
+             * Bound At
+             * Format: date-time
+             */
+            bound_at: string;
+            /** Insutype */
+            insutype: string;
+            /** Insutype Name */
+            insutype_name: string;
+            /** Psn No */
+            psn_no: string;
+        };
+        /**
          * VisitorOut
          * @description A visitor as the patient sees them: personal data masked, age facts derived.
          */
@@ -8722,6 +8997,12 @@ export interface components {
             id: number;
             /** Id Number */
             id_number: string;
+            insurance?: components["schemas"]["VisitorInsuranceOut"] | null;
+            /**
+             * Insurance Bound
+             * @default false
+             */
+            insurance_bound?: boolean;
             /** Is Minor */
             is_minor: boolean;
             /** Name */
@@ -15025,6 +15306,70 @@ export interface operations {
             };
         };
     };
+    bind_insurance_api_v1_me_visitors__visitor_id__insurance_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visitor_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InsuranceBindIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VisitorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    unbind_insurance_api_v1_me_visitors__visitor_id__insurance_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                visitor_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     alipay_notify_api_v1_payments_notify_alipay_post: {
         parameters: {
             query?: never;
@@ -15141,6 +15486,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PharmacyOrderOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    order_by_number_api_v1_pharmacy_orders_by_number__number__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                number: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"];
                 };
             };
             /** @description Validation Error */
@@ -15356,6 +15732,76 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["RefundDecisionIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    return_receipt_api_v1_pharmacy_orders__order_id__return_receipt_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReturnReceiptIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PharmacyOrderOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    return_resolution_api_v1_pharmacy_orders__order_id__return_resolution_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                order_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReturnResolutionIn"];
             };
         };
         responses: {
@@ -15978,7 +16424,12 @@ export interface operations {
     };
     adverse_reactions_api_v1_quality_adverse_reactions_get: {
         parameters: {
-            query?: never;
+            query?: {
+                date_from?: string | null;
+                date_to?: string | null;
+                severity?: string | null;
+                status?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -15991,7 +16442,117 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ReactionOut"][];
+                    "application/json": components["schemas"]["QualityReactionOut"][];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    adverse_reaction_api_v1_quality_adverse_reactions__report_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                report_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QualityReactionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    report_adverse_reaction_api_v1_quality_adverse_reactions__report_id__national_report_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                report_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["NationalReportIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QualityReactionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    review_adverse_reaction_api_v1_quality_adverse_reactions__report_id__review_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                report_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReactionReviewIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QualityReactionOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
