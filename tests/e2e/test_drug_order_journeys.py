@@ -326,6 +326,21 @@ def test_window_pickup_with_the_qr_code_signed_off_by_id_check_then_an_adverse_r
     patient.get_by_test_id("reaction-submit").click()
     expect(patient.get_by_test_id("order-timeline")).to_contain_text("不良反应", timeout=20_000)
 
+    # The report reaches quality staff, who assess it and record the national ADR report number.
+    quality = _staff(new_context, "quality01")
+    quality.goto("/console/quality/adverse-reactions")
+    row = quality.locator("[data-testid=adr-table] tr", has_text="双踝水肿")
+    expect(row).to_be_visible(timeout=20_000)
+    row.locator("[data-testid^=adr-open-]").click()
+    expect(quality.get_by_test_id("adr-detail-status")).to_have_text("待评价")
+    _input(quality, "adr-review-note").fill("二甲双胍所致水肿少见，关联性评价为可能，已电话随访")
+    quality.get_by_test_id("adr-review-submit").click()
+    expect(quality.get_by_test_id("adr-detail-status")).to_have_text("已评价", timeout=20_000)
+    _input(quality, "adr-report-no").fill("ADR-2026-000123")
+    quality.get_by_test_id("adr-report-submit").click()
+    expect(quality.get_by_test_id("adr-detail-status")).to_have_text("已上报", timeout=20_000)
+    expect(quality.get_by_test_id("adr-national-result")).to_contain_text("ADR-2026-000123")
+
 
 def test_a_refund_asked_before_handover_is_approved_by_the_pharmacy(new_context, server: str) -> None:  # type: ignore[no-untyped-def]
     patient = new_context(mobile=True)
