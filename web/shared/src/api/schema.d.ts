@@ -2342,7 +2342,8 @@ export interface paths {
         put?: never;
         /**
          * Confirm
-         * @description Confirm drugs, pickup and address: the drug bill is created (pay at /me/bills/{id}/pay).
+         * @description Confirm drugs, pickup and address: the drug bill is created (pay at /me/bills/{id}/pay). An
+         *     insured visitor's order is pre-settled first, with no transaction open during the platform call.
          */
         post: operations["confirm_api_v1_me_drug_orders__order_id__confirm_post"];
         delete?: never;
