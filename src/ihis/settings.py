@@ -88,8 +88,9 @@ class Settings(BaseSettings):
     booking_block_days: int = Field(default=90, ge=1)
     # The TrueType CJK font embedded in medical-record and prescription PDFs (Debian fonts-wqy-zenhei).
     pdf_font_path: str = "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"
-    # Doctors may receive waiting patients this long before their session starts.
-    consultation_early_start_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    # Doctors may receive waiting patients this long before their session starts (at most two days:
+    # e.g. a Monday clinic's patients seen on Saturday).
+    consultation_early_start_minutes: int = Field(default=30, ge=0, le=2 * 24 * 60)
     # Prescription review (审方) business hours, hospital time "HH:MM-HH:MM": operations are warned
     # when no pharmacist is checked in during them (issue 5 §3).
     review_business_hours: str = Field(default="08:00-17:30", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$")

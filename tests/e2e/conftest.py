@@ -61,8 +61,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "IHIS_PUBLIC_BASE_URL": base,
         "IHIS_WEB_DIST_DIR": str(REPO / "web"),
         "IHIS_SANDBOX": "true",
-        # The journeys receive patients of the next demo session (at most a day ahead).
-        "IHIS_CONSULTATION_EARLY_START_MINUTES": "1440",
+        # The journeys receive patients of a doctor's next demo session, which may be a day and a
+        # bit ahead (daily sessions; the afternoon's is past): doctors may start two days early.
+        "IHIS_CONSULTATION_EARLY_START_MINUTES": "2880",
     }
     ihis = [sys.executable, "-m", "ihis.cli"]
     subprocess.run([*ihis, "migrate"], env=env, check=True, capture_output=True)

@@ -37,8 +37,8 @@ def _department_id(server: str, name: str) -> int:
 
 
 def _session_soon(server: str, doctor_username: str, department: str) -> dict[str, Any]:
-    """The doctor's next untagged session starting in 10 min to 23 h (the e2e server lets doctors receive
-    patients a day early: IHIS_CONSULTATION_EARLY_START_MINUTES), with a slot left."""
+    """The doctor's next untagged session starting in 10 min to 47 h (the e2e server lets doctors receive
+    patients two days early: IHIS_CONSULTATION_EARLY_START_MINUTES), with a slot left."""
     doctor = demo_staff(doctor_username)
     page = httpx.get(
         f"{server}/api/v1/public/sessions",
@@ -50,9 +50,9 @@ def _session_soon(server: str, doctor_username: str, department: str) -> dict[st
         # Not one about to start (it would stop being bookable before the booking reaches it).
         if ours and now + dt.timedelta(minutes=10) < dt.datetime.fromisoformat(
             s["start_at"]
-        ) < now + dt.timedelta(hours=23):
+        ) < now + dt.timedelta(hours=47):
             return s  # type: ignore[no-any-return]
-    raise AssertionError(f"no session of {doctor.display_name} within 23 h: {page['items'][:3]}")
+    raise AssertionError(f"no session of {doctor.display_name} within 47 h: {page['items'][:3]}")
 
 
 def _self_visitor(page: Page) -> int:

@@ -107,13 +107,13 @@ def _patient_order_status(patient: Page, status: str, *, reload: bool = False) -
     change arrives from a job after commit: a payment notice, a courier event)."""
     head = patient.get_by_test_id("order-head")
     expect(patient.get_by_test_id("order-error")).to_have_count(0)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while reload and time.monotonic() < deadline:
         if head.get_attribute("data-status", timeout=10_000) == status:
             return
         time.sleep(0.5)
         patient.reload()
-    expect(head).to_have_attribute("data-status", status, timeout=30_000)
+    expect(head).to_have_attribute("data-status", status, timeout=60_000)
 
 
 def _advance_courier(server: str, waybill_no: str, status: str) -> None:
