@@ -18,6 +18,7 @@ import httpx
 from playwright.sync_api import Page, expect
 
 from ihis.demo import data
+from ihis.prescribing.review import CHECKLIST
 from tests.e2e.support import api_as_page, console_login, demo_staff, patient_login
 from tests.e2e.test_consultation_journeys import _accept, _doctor_console, _self_visitor, _session_soon
 from tests.e2e.test_prescription_journeys import (
@@ -33,20 +34,6 @@ from tests.e2e.test_prescription_journeys import (
     _set_pin,
     _submit,
 )
-
-CHECKLIST = (
-    "department",
-    "name",
-    "age",
-    "drug_name",
-    "dosage_form",
-    "strength",
-    "quantity",
-    "drug_properties",
-    "usage_and_dose",
-    "diagnosis",
-)
-
 
 _ENROLLED: set[str] = set()
 _PIN_SET: set[str] = set()

@@ -18,6 +18,7 @@ import re
 from playwright.sync_api import Page, expect
 
 from ihis.demo import data
+from ihis.prescribing.review import CHECKLIST
 from tests.e2e.support import api_as_page, console_login, demo_staff, patient_login
 from tests.e2e.test_consultation_journeys import (
     _accept,
@@ -219,18 +220,7 @@ def test_a_rejected_prescription_is_revised_and_then_approved(new_context, serve
     _submit(doctor)
 
     _claim(pharmacist, number)
-    for item in (
-        "department",
-        "name",
-        "age",
-        "drug_name",
-        "dosage_form",
-        "strength",
-        "quantity",
-        "drug_properties",
-        "usage_and_dose",
-        "diagnosis",
-    ):
+    for item in CHECKLIST:
         pharmacist.get_by_test_id(f"check-{item}").click()
     pharmacist.get_by_test_id("review-approve").click()
     pharmacist.get_by_test_id("review-pin-input").fill(PHARMACIST_PIN)
