@@ -5,29 +5,21 @@ national report — on SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ihis.consultation.models import Consultation
 from ihis.drug_orders import aftercare
-from ihis.drug_orders.models import AdverseReaction, DrugOrder, DrugOrderEvent, DrugOrderLine
+from ihis.drug_orders.models import AdverseReaction
 from ihis.drug_orders.ordering import create_for_prescription
 from ihis.formulary.demo import seed_demo_formulary
-from ihis.formulary.models import Drug, DrugRevision, DrugStock, Pharmacy
 from ihis.identity.access import Actor
-from ihis.platform import jobs
 from ihis.platform.clock import local_today, utcnow
 from ihis.platform.db import Database
 from ihis.platform.errors import Conflict
-from ihis.prescribing.models import Prescription, PrescriptionLine
-from ihis.registration.models import EligibilityEvidence, Registration
-from ihis.scheduling.models import ClinicSession
-from ihis.settings import Settings
 from tests.factories import make_staff
 from tests.factories_drug_orders import approved_prescription
 from tests.factories_registration import booking_world, make_booker
@@ -36,45 +28,6 @@ pytestmark = pytest.mark.commits
 
 REVIEWERS = 4
 Step = Callable[[Session], object]
-
-
-def _refuse(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(503)
-
-
-@pytest.fixture
-def committed(base_settings: Settings, engine: Engine) -> Iterator[tuple[Database, dict[str, int]]]:
-    """A Database that really commits (jobs bound to it, no outbound HTTP); rows removed afterwards."""
-    database = Database(base_settings)
-    jobs.configure(base_settings)
-    jobs.bind_runtime(database, base_settings, httpx.Client(transport=httpx.MockTransport(_refuse)))
-    made: dict[str, int] = {}
-    try:
-        yield database, made
-    finally:
-        jobs.unbind_runtime()
-        with database.unit_of_work() as db:
-            inst = made.get("institution_id", -1)
-            for model in (
-                AdverseReaction,
-                DrugOrderEvent,
-                DrugOrderLine,
-                DrugOrder,
-                PrescriptionLine,
-                Prescription,
-                Consultation,
-                Registration,
-                EligibilityEvidence,
-                DrugStock,
-                DrugRevision,
-                Drug,
-                Pharmacy,
-            ):
-                db.execute(delete(model).where(model.institution_id == inst))
-            db.execute(
-                update(ClinicSession).where(ClinicSession.institution_id == inst).values(status="stopped")
-            )
-        database.dispose()
 
 
 def _quality(user_id: int, institution_id: int, name: str) -> Actor:

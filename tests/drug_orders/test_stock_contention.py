@@ -6,28 +6,20 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import httpx
 import pytest
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import select, update
 
 from ihis.billing import service as billing
 from ihis.billing.models import Bill, Refund
-from ihis.consultation.models import Consultation
 from ihis.drug_orders import payment
-from ihis.drug_orders.models import DrugOrder, DrugOrderEvent, DrugOrderLine
+from ihis.drug_orders.models import DrugOrder
 from ihis.drug_orders.ordering import create_for_prescription
 from ihis.formulary.demo import seed_demo_formulary
-from ihis.formulary.models import Drug, DrugRevision, DrugStock, Pharmacy, StockReservation
-from ihis.platform import jobs
+from ihis.formulary.models import DrugStock, Pharmacy
 from ihis.platform.clock import utcnow
 from ihis.platform.db import Database
-from ihis.prescribing.models import Prescription, PrescriptionLine
-from ihis.registration.models import EligibilityEvidence, Registration
-from ihis.scheduling.models import ClinicSession
-from ihis.settings import Settings
 from tests.factories_drug_orders import approved_prescription
 from tests.factories_registration import booking_world, make_booker
 
@@ -35,47 +27,6 @@ pytestmark = pytest.mark.commits
 
 ORDERS = 8
 STOCK = 3
-
-
-def _refuse(request: httpx.Request) -> httpx.Response:
-    return httpx.Response(503)
-
-
-@pytest.fixture
-def committed(base_settings: Settings, engine: Engine) -> Iterator[tuple[Database, dict[str, int]]]:
-    """A Database that really commits (jobs bound to it, no outbound HTTP); rows removed afterwards."""
-    database = Database(base_settings)
-    jobs.configure(base_settings)
-    jobs.bind_runtime(database, base_settings, httpx.Client(transport=httpx.MockTransport(_refuse)))
-    made: dict[str, int] = {}
-    try:
-        yield database, made
-    finally:
-        jobs.unbind_runtime()
-        with database.unit_of_work() as db:
-            inst = made.get("institution_id", -1)
-            for model in (
-                DrugOrderEvent,
-                DrugOrderLine,
-                DrugOrder,
-                Refund,
-                Bill,
-                PrescriptionLine,
-                Prescription,
-                Consultation,
-                Registration,
-                EligibilityEvidence,
-                StockReservation,
-                DrugStock,
-                DrugRevision,
-                Drug,
-                Pharmacy,
-            ):
-                db.execute(delete(model).where(model.institution_id == inst))
-            db.execute(
-                update(ClinicSession).where(ClinicSession.institution_id == inst).values(status="stopped")
-            )
-        database.dispose()
 
 
 def test_concurrent_paid_orders_never_take_more_than_the_stock(
